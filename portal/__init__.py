@@ -1,0 +1,162 @@
+"""The billing portal's application factory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from werkzeug.exceptions import HTTPException
+
+from portal import config as settings
+from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+    "object-src 'none'"
+)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the portal: settings, extensions, blueprints, commands."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict | None) -> None:
+    """Load defaults, then the environment, then instance/config.py, then test overrides."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(settings.default_settings(app.instance_path))
+    from_environment = settings.read_environment()
+    app.config.update(from_environment)
+    explicit = set(from_environment)
+    instance_file = Path(app.instance_path) / "config.py"
+    if instance_file.exists():
+        before = dict(app.config)
+        app.config.from_pyfile(str(instance_file))
+        explicit |= {key for key in app.config if app.config[key] != before.get(key)}
+    if test_config:
+        app.config.update(test_config)
+        explicit |= set(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.load_secret_key(app.instance_path)
+    settings.finish_settings(app.config, explicit)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Turn on WAL and foreign keys for every SQLite connection."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extensions to this app."""
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+
+    from portal.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        """Load the signed-in user for Flask-Login."""
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    @app.after_request
+    def security_headers(response):
+        """Add the headers every response carries."""
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the feature blueprints and the root redirect."""
+    from portal import admin, api, auth, billing
+
+    for module in (auth, billing, admin, api):
+        app.register_blueprint(module.bp)
+
+    def index():
+        """Send visitors to sign-in and signed-in users to their home page."""
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        if current_user.is_staff:
+            return redirect(url_for("admin.accounts"))
+        return redirect(url_for("billing.dashboard"))
+
+    app.add_url_rule("/", endpoint="index", view_func=index)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error as a calm page (JSON for JSON clients), never a stack trace."""
+
+    def render_error(code: int, description: str):
+        if request.accept_mimetypes.best == "application/json" or request.path == "/health":
+            return jsonify(error={"status": code, "message": description}), code
+        return render_template("errors/error.html", code=code, description=description), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(400, "The form expired or was sent from elsewhere. Please try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        return render_error(code, error.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return render_error(500, "Something went wrong on our side. It has been logged.")
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Expose money formatting and the Stripe mode to templates."""
+    from portal.services.money import format_money
+    from portal.services.stripe_client import stripe_mode
+
+    app.add_template_filter(format_money, "money")
+
+    @app.context_processor
+    def portal_context():
+        return {"stripe_mode": stripe_mode(app.config)}
+
+
+def register_commands(app: Flask) -> None:
+    """Add the portal's flask commands."""
+    from portal.cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)

@@ -1,0 +1,104 @@
+"""Staff pages: every account, its users, staff roles and the audit log."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.admin import bp
+from portal.admin.forms import StaffRoleForm, UserActiveForm
+from portal.auth.decorators import admin_required, staff_required
+from portal.extensions import db
+from portal.models import Account, Role, User
+from portal.services.audit import recent_audit_entries
+from portal.services.staff import (
+    LastAdminError,
+    list_accounts,
+    list_staff,
+    set_staff_role,
+    set_user_active,
+)
+
+AUDIT_PAGE_SIZE = 50
+
+
+@bp.route("/")
+@staff_required
+def accounts():
+    """List every account."""
+    return render_template("admin/accounts.html", accounts=list_accounts())
+
+
+@bp.route("/accounts/<int:account_id>")
+@staff_required
+def account(account_id: int):
+    """Show one account and its users."""
+    record = db.get_or_404(Account, account_id)
+    return render_template("admin/account.html", account=record, active_form=UserActiveForm())
+
+
+@bp.route("/staff")
+@staff_required
+def staff():
+    """List admins and auditors."""
+    return render_template(
+        "admin/staff.html",
+        staff=list_staff(),
+        active_form=UserActiveForm(),
+        role_form=StaffRoleForm(),
+    )
+
+
+@bp.route("/audit")
+@staff_required
+def audit():
+    """Show the audit log, newest first."""
+    before = request.args.get("before", type=int)
+    entries = recent_audit_entries(limit=AUDIT_PAGE_SIZE, before_id=before)
+    older = entries[-1].id if len(entries) == AUDIT_PAGE_SIZE else None
+    return render_template("admin/audit.html", entries=entries, older=older)
+
+
+def _back_to(user: User) -> str:
+    """Return the page that lists this user."""
+    if user.account_id is not None:
+        return url_for("admin.account", account_id=user.account_id)
+    return url_for("admin.staff")
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@admin_required
+def user_active(user_id: int):
+    """Enable or disable a user's sign-in."""
+    user = db.get_or_404(User, user_id)
+    form = UserActiveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if user.id == current_user.id:
+        flash("You cannot disable your own sign-in.", "error")
+        return redirect(_back_to(user), 303)
+    try:
+        set_user_active(current_user, user, form.active.data == "1")
+    except LastAdminError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"{user.email} is now {'enabled' if user.active else 'disabled'}.", "success")
+    return redirect(_back_to(user), 303)
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@admin_required
+def user_role(user_id: int):
+    """Switch a staff user between admin and auditor."""
+    user = db.get_or_404(User, user_id)
+    if user.role == Role.CUSTOMER.value:
+        abort(400)
+    form = StaffRoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        set_staff_role(current_user, user, Role(form.role.data))
+    except LastAdminError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"{user.email} is now {user.role}.", "success")
+    return redirect(url_for("admin.staff"), 303)

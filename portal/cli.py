@@ -1,0 +1,119 @@
+"""Flask commands: start the portal locally, seed demo data, create users."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+from werkzeug.serving import run_simple
+
+from portal.extensions import db
+from portal.models import Account, Role, User
+from portal.services.accounts import EmailTaken, create_staff_user, hash_password
+from portal.services.catalog import seed_plans
+
+DEMO_USERS = (
+    ("customer@demo.example.com", Role.CUSTOMER),
+    ("admin@demo.example.com", Role.ADMIN),
+    ("auditor@demo.example.com", Role.AUDITOR),
+)
+
+
+def demo_logins_path() -> Path:
+    """Return the instance file that keeps the generated demo passwords."""
+    return Path(current_app.instance_path) / "demo-logins.txt"
+
+
+def seed_demo_data() -> list[tuple[str, str, str]]:
+    """Create the demo account and users once; return (role, email, password) rows."""
+    path = demo_logins_path()
+    if path.exists():
+        rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
+        return [(row[0], row[1], row[2]) for row in rows if len(row) == 3]
+    if db.session.scalar(db.select(User.id).limit(1)) is not None:
+        return []
+    account = Account(name="Demo Company")
+    rows = []
+    for email, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        user = User(email=email, password_hash=hash_password(password), role=role.value)
+        if role is Role.CUSTOMER:
+            user.account = account
+        db.session.add(user)
+        rows.append((role.value, email, password))
+    db.session.add(account)
+    db.session.commit()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.writelines("\t".join(row) + "\n" for row in rows)
+    return rows
+
+
+def prepare_database(seed_demo: bool) -> list[tuple[str, str, str]]:
+    """Apply migrations, seed the plan catalog and, when asked, the demo users."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    seed_plans()
+    return seed_demo_data() if seed_demo else []
+
+
+@click.command("start")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="Do not create the demo account and users.")
+@with_appcontext
+def start_command(host: str, port: int, no_demo: bool) -> None:
+    """Migrate, seed and serve the portal for local use."""
+    app = current_app._get_current_object()
+    logins = prepare_database(seed_demo=not no_demo)
+    # Local plain-http serving: a Secure cookie would never come back from the browser.
+    app.config["SESSION_COOKIE_SECURE"] = False
+    app.config["REMEMBER_COOKIE_SECURE"] = False
+    url = f"http://{host}:{port}/"
+    click.echo(f"Billing portal: {url}")
+    click.echo(f"Database: {app.config['SQLALCHEMY_DATABASE_URI']}")
+    if logins:
+        click.echo(f"Demo logins (kept in {demo_logins_path()}):")
+        for role, email, password in logins:
+            click.echo(f"  {role:<9} {email}  {password}")
+    click.echo("Press Ctrl+C to stop.")
+    # app.run() refuses to block inside a flask command, so serve through werkzeug directly.
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@click.command("seed")
+@click.option("--demo/--no-demo", default=True, show_default=True)
+@with_appcontext
+def seed_command(demo: bool) -> None:
+    """Apply migrations and seed plans (and demo users)."""
+    logins = prepare_database(seed_demo=demo)
+    click.echo("Database ready.")
+    for role, email, password in logins:
+        click.echo(f"  {role:<9} {email}  {password}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in Role]),
+    default=Role.CUSTOMER.value,
+    show_default=True,
+)
+@with_appcontext
+def create_user_command(email: str, role: str) -> None:
+    """Create a user; the password is asked for, never taken as an argument."""
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.ClickException("the password needs at least 10 characters")
+    try:
+        user = create_staff_user(email, password, Role(role))
+    except EmailTaken as exc:
+        raise click.ClickException(f"a user with email {exc} already exists") from exc
+    click.echo(f"Created {user.role} {user.email}.")
+
+
+commands = [start_command, seed_command, create_user_command]

@@ -1,0 +1,82 @@
+"""Accounts (the organisation that pays) and the users who sign in to them."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String, func, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.types import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    """What a user may see and do."""
+
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+class Account(db.Model):
+    """An organisation that pays; Stripe's customer is mirrored one to one."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="account", order_by="User.id")
+
+    __table_args__ = (CheckConstraint("length(name) > 0", name="name_not_empty"),)
+
+
+class User(UserMixin, db.Model):
+    """A person who signs in: a customer of one account, or staff (admin, auditor)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default=Role.CUSTOMER.value)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    account: Mapped[Account | None] = relationship(back_populates="users")
+
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'admin', 'auditor')", name="role_known"),
+        # A customer always belongs to an account; staff see every account instead.
+        CheckConstraint(
+            "role != 'customer' OR account_id IS NOT NULL", name="customer_has_account"
+        ),
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        """Tell Flask-Login whether this user may sign in."""
+        return self.active
+
+    @property
+    def is_staff(self) -> bool:
+        """Return True for admins and auditors, who see every account."""
+        return self.role in (Role.ADMIN, Role.AUDITOR)
+
+    def has_role(self, *roles: Role) -> bool:
+        """Return True when the user's role is one of `roles`."""
+        return self.role in {role.value for role in roles}
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Return the user with this email, compared case-insensitively."""
+    return db.session.scalar(db.select(User).where(User.email == func.lower(email.strip())))

@@ -145,13 +145,16 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Expose money formatting and the Stripe mode to templates."""
     from portal.services.money import format_money
-    from portal.services.stripe_client import stripe_mode
+    from portal.services.stripe_client import payments_configured, stripe_mode
 
     app.add_template_filter(format_money, "money")
 
     @app.context_processor
     def portal_context():
-        return {"stripe_mode": stripe_mode(app.config)}
+        return {
+            "stripe_mode": stripe_mode(app.config),
+            "payments_ready": payments_configured(app.config),
+        }
 
 
 def register_commands(app: Flask) -> None:

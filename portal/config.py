@@ -42,7 +42,7 @@ def load_secret_key(instance_path: str) -> str:
 
 
 def default_settings(instance_path: str) -> dict:
-    """Return the defaults: SQLite under instance/, the embedded sandbox, mail to instance/outbox."""
+    """Return the defaults: SQLite under instance/, the sandbox, mail to instance/outbox."""
     return {
         "PORTAL_ENV": "production",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(instance_path) / 'portal.db'}",

@@ -1,6 +1,7 @@
 """Forms for staff actions (each one a POST with CSRF)."""
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired
 
 
@@ -14,5 +15,7 @@ class StaffRoleForm(FlaskForm):
     """Switch a staff user between admin and auditor."""
 
     role = SelectField(
-        "Role", choices=[("admin", "Admin"), ("auditor", "Auditor")], validators=[DataRequired()]
+        "Role",
+        choices=[SelectChoice("admin", "Admin"), SelectChoice("auditor", "Auditor")],
+        validators=[DataRequired()],
     )

@@ -1,23 +1,19 @@
 """The customer's billing overview and the plan list."""
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_login import current_user, login_required
 
+from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.services.catalog import list_plans
-from portal.services.stripe_client import payments_configured
 
 
 @bp.route("/")
-@login_required
+@customer_required
 def dashboard():
     """Show the account's billing overview."""
-    return render_template(
-        "billing/dashboard.html",
-        account=current_user.account,
-        payments_ready=payments_configured(current_app.config),
-    )
+    return render_template("billing/dashboard.html", account=current_user.account)
 
 
 @bp.route("/plans")
@@ -28,9 +24,4 @@ def plans():
     if interval not in ("month", "year"):
         interval = "month"
     template = "_partials/plan_cards.html" if request.htmx else "billing/plans.html"
-    return render_template(
-        template,
-        plans=list_plans(),
-        interval=interval,
-        payments_ready=payments_configured(current_app.config),
-    )
+    return render_template(template, plans=list_plans(), interval=interval)

@@ -1,0 +1,15 @@
+"""Values and small helpers the tests share."""
+from __future__ import annotations
+
+import re
+
+DEFAULT_PASSWORD = "correct horse battery"
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(client, path: str) -> str:
+    """Return the CSRF token of the form on the page at `path`."""
+    page = client.get(path)
+    match = CSRF_INPUT.search(page.get_data(as_text=True))
+    assert match, f"no CSRF token on {path} (status {page.status_code})"
+    return match.group(1)

@@ -16,13 +16,6 @@ from portal.services.accounts import create_staff_user, register_customer
 from tests.factories import DEFAULT_PASSWORD, csrf_from
 
 
-def skip_or_fail(reason: str, required_by: str) -> None:
-    """Skip with `reason`, or fail when the environment variable `required_by` is set."""
-    if os.environ.get(required_by):
-        pytest.fail(f"{reason} ({required_by} is set, so this may not be skipped)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     """Return the test database URL, migrated to the newest schema once per session."""

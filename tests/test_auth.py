@@ -227,7 +227,7 @@ def test_session_cookie_flags(client, make_user, login, app):
 def test_rate_limits_are_shared_through_redis_when_configured(app, client, make_user):
     import os
 
-    from tests.conftest import skip_or_fail
+    from tests.factories import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")
     if not url:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
+from tests.factories import skip_or_fail
 
 pytestmark = pytest.mark.browser
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 import pytest
 
@@ -23,3 +24,10 @@ def skip_or_fail(reason: str, required_by: str) -> None:
     if os.environ.get(required_by):
         pytest.fail(f"{reason} ({required_by} is set, so this may not be skipped)")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

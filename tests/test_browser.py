@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import skip_or_fail
+from tests.factories import free_port, skip_or_fail
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +22,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 LOGIN_LINE = re.compile(r"^\s+(customer|admin|auditor)\s+(\S+)\s+(\S+)$", re.MULTILINE)
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""API resources; every module here is imported by ``create_sandbox_app`` and registers routes."""

@@ -1,0 +1,213 @@
+"""PaymentIntents: create, confirm (with 3-D Secure), capture, cancel, retrieve, update, list.
+
+Billing code charges a customer with ``create_payment`` (no exception on decline: read the
+returned intent's ``status`` and ``last_payment_error``).
+"""
+
+from __future__ import annotations
+
+from ..core.api import route
+from ..core.context import Ctx
+from ..core.currencies import check_currency
+from ..core.errors import invalid, state_error
+from ..core.lists import paginate, search
+from ..core.objects import apply, apply_metadata, fetch, save
+from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str
+from . import charges, payment_methods, three_d_secure
+from .payment_flow import after_authentication, confirm, create_payment, new_intent
+
+__all__ = ["after_authentication", "create_payment", "load"]
+
+OFF_SESSION = Anything()
+UPDATE_SPEC = {
+    "amount": Int(minimum=1),
+    "currency": Str(),
+    "customer": Str(),
+    "description": Str(),
+    "metadata": Meta(),
+    "payment_method": Str(),
+    "payment_method_types": List(Str()),
+    "receipt_email": Str(),
+    "setup_future_usage": Str(("on_session", "off_session")),
+    "capture_method": Str(("automatic", "automatic_async", "manual")),
+    "shipping": Anything(),
+    "statement_descriptor": Str(),
+    "statement_descriptor_suffix": Str(),
+    "transfer_group": Str(),
+    "payment_method_options": Anything(),
+}
+CONFIRM_SPEC = {
+    "payment_method": Str(),
+    "off_session": OFF_SESSION,
+    "return_url": Str(),
+    "setup_future_usage": Str(("on_session", "off_session")),
+    "receipt_email": Str(),
+    "error_on_requires_action": Bool(),
+    "mandate_data": Anything(),
+    "payment_method_options": Anything(),
+    "use_stripe_sdk": Bool(),
+    "client_secret": Str(),
+    "capture_method": Str(("automatic", "automatic_async", "manual")),
+    "shipping": Anything(),
+}
+CREATE_SPEC = {
+    **UPDATE_SPEC,
+    **CONFIRM_SPEC,
+    "confirm": Bool(),
+    "automatic_payment_methods": {"enabled": Bool(), "allow_redirects": Str(("always", "never"))},
+    "confirmation_method": Str(("automatic", "manual")),
+    "excluded_payment_method_types": List(Str()),
+}
+CREATE_SPEC.pop("client_secret")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+
+
+def load(ctx: Ctx, obj_id: str) -> dict:
+    """Return a PaymentIntent or raise 404."""
+    return fetch(ctx, "payment_intent", obj_id, kind="payment_intent")
+
+
+@route("/v1/payment_intents", methods=["POST"])
+def create_payment_intent(ctx: Ctx) -> dict:
+    """Create a PaymentIntent, confirming it at once when ``confirm=true``."""
+    p = ctx.validate(CREATE_SPEC)
+    pi = new_intent(ctx, p)
+    if p.get("confirm"):
+        return confirm(ctx, pi, {k: p[k] for k in CONFIRM_SPEC if k in p and k != "payment_method"})
+    if "off_session" in p:
+        raise invalid("You can only pass `off_session` when `confirm=true`.", "off_session")
+    return pi
+
+
+@route("/v1/payment_intents/<obj_id>", methods=["GET"], publishable=True)
+def retrieve_payment_intent(ctx: Ctx, obj_id: str) -> dict:
+    """Retrieve a PaymentIntent (with its client_secret when called from the browser)."""
+    p = ctx.validate({"client_secret": Str()})
+    pi = load(ctx, obj_id)
+    three_d_secure.check_client_secret(ctx, pi, p.get("client_secret"))
+    return pi
+
+
+@route("/v1/payment_intents/<obj_id>", methods=["POST"])
+def update_payment_intent(ctx: Ctx, obj_id: str) -> dict:
+    """Update an unconfirmed PaymentIntent."""
+    p = ctx.validate(UPDATE_SPEC)
+    pi = load(ctx, obj_id)
+    if pi["status"] in ("succeeded", "canceled", "processing", "requires_capture"):
+        raise state_error(
+            f"This PaymentIntent's status is {pi['status']}; it can no longer be updated."
+        )
+    if "currency" in p:
+        p["currency"] = check_currency(p["currency"])
+    if "payment_method" in p and p["payment_method"]:
+        p["payment_method"] = payment_methods.resolve(ctx, p["payment_method"])["id"]
+        pi["status"] = "requires_confirmation"
+    apply(pi, p, [k for k in UPDATE_SPEC if k != "metadata"])
+    apply_metadata(pi, p)
+    return save(ctx, pi)
+
+
+@route("/v1/payment_intents/<obj_id>/confirm", methods=["POST"], publishable=True)
+def confirm_payment_intent(ctx: Ctx, obj_id: str) -> dict:
+    """Confirm a PaymentIntent."""
+    p = ctx.validate(CONFIRM_SPEC)
+    pi = load(ctx, obj_id)
+    three_d_secure.check_client_secret(ctx, pi, p.get("client_secret"))
+    return confirm(ctx, pi, p)
+
+
+@route("/v1/payment_intents/<obj_id>/capture", methods=["POST"])
+def capture_payment_intent(ctx: Ctx, obj_id: str) -> dict:
+    """Capture an authorised PaymentIntent, fully or partially."""
+    p = ctx.validate(
+        {
+            "amount_to_capture": Int(minimum=0),
+            "metadata": Meta(),
+            "final_capture": Bool(),
+            "statement_descriptor": Str(),
+        }
+    )
+    pi = load(ctx, obj_id)
+    if pi["status"] != "requires_capture":
+        raise state_error(
+            "This PaymentIntent could not be captured because it has a status of "
+            f"{pi['status']}. Only a PaymentIntent with one of the following "
+            "statuses may be captured: requires_capture."
+        )
+    amount = p.get("amount_to_capture", pi["amount_capturable"])
+    if amount > pi["amount_capturable"]:
+        raise invalid(
+            "The amount to capture must be less than or equal to the amount capturable "
+            f"({pi['amount_capturable']}).",
+            "amount_to_capture",
+            "amount_too_large",
+        )
+    charge = fetch(ctx, "charge", pi["latest_charge"])
+    charges.capture_charge(ctx, charge, amount)
+    pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+    apply_metadata(pi, p)
+    save(ctx, pi)
+    ctx.emit("payment_intent.succeeded", pi)
+    return pi
+
+
+@route("/v1/payment_intents/<obj_id>/cancel", methods=["POST"])
+def cancel_payment_intent(ctx: Ctx, obj_id: str) -> dict:
+    """Cancel a PaymentIntent that has not succeeded; an authorisation is released."""
+    p = ctx.validate(
+        {
+            "cancellation_reason": Str(
+                ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+            )
+        }
+    )
+    pi = load(ctx, obj_id)
+    if pi["status"] not in CANCELABLE:
+        raise state_error(
+            f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. "
+            "Only a PaymentIntent with one of the following statuses may be canceled: "
+            f"{', '.join(CANCELABLE)}."
+        )
+    if pi["status"] == "requires_capture":
+        charge = fetch(ctx, "charge", pi["latest_charge"])
+        before = dict(charge)
+        charge.update(amount_refunded=charge["amount"], refunded=True)
+        save(ctx, charge)
+        ctx.emit("charge.refunded", charge, before=before)
+    pi.update(
+        status="canceled",
+        canceled_at=ctx.now(customer=pi.get("customer")),
+        cancellation_reason=p.get("cancellation_reason"),
+        amount_capturable=0,
+        next_action=None,
+    )
+    save(ctx, pi)
+    ctx.emit("payment_intent.canceled", pi)
+    return pi
+
+
+@route("/v1/payment_intents", methods=["GET"])
+def list_payment_intents(ctx: Ctx) -> dict:
+    """List PaymentIntents, optionally of one customer."""
+    p = ctx.validate({**LIST_SPEC, "customer": Str()})
+    where, args = ("customer = ?", (p["customer"],)) if p.get("customer") else ("", ())
+    return paginate(
+        ctx.store, p, "/v1/payment_intents", obj_type="payment_intent", where=where, args=args
+    )
+
+
+@route("/v1/payment_intents/search", methods=["GET"])
+def search_payment_intents(ctx: Ctx) -> dict:
+    """Search PaymentIntents by status, customer, amount, currency, created and metadata."""
+    p = ctx.validate({"query": Str(), "limit": Int(), "page": Str()})
+    fields = {
+        k: (lambda o, k=k: o.get(k))
+        for k in ("status", "customer", "amount", "currency", "created")
+    }
+    return search(ctx.store, "payment_intent", p, "/v1/payment_intents/search", fields)

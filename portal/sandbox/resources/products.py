@@ -1,0 +1,187 @@
+"""Products: create, retrieve, update, delete, list and search."""
+
+from __future__ import annotations
+
+from ..core.api import route
+from ..core.context import Ctx
+from ..core.errors import invalid
+from ..core.lists import paginate, search
+from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
+from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Num, Str, need
+
+UPDATE_SPEC = {
+    "active": Bool(),
+    "default_price": Str(),
+    "description": Str(),
+    "images": List(Str()),
+    "marketing_features": List({"name": Str()}),
+    "metadata": Meta(),
+    "name": Str(nullable=False),
+    "package_dimensions": {"height": Num(), "length": Num(), "weight": Num(), "width": Num()},
+    "shippable": Bool(),
+    "statement_descriptor": Str(),
+    "tax_code": Str(),
+    "unit_label": Str(),
+    "url": Str(),
+}
+CREATE_SPEC = {
+    **UPDATE_SPEC,
+    "id": Str(),
+    "type": Str(("good", "service")),
+    "default_price_data": {
+        "currency": Str(),
+        "unit_amount": Int(minimum=0),
+        "unit_amount_decimal": Str(),
+        "recurring": {"interval": Str(("day", "week", "month", "year")), "interval_count": Int()},
+        "tax_behavior": Str(("exclusive", "inclusive", "unspecified")),
+        "metadata": Meta(),
+    },
+}
+CREATE_SPEC.pop("default_price")
+FIELDS = (
+    "active",
+    "description",
+    "images",
+    "marketing_features",
+    "name",
+    "package_dimensions",
+    "shippable",
+    "statement_descriptor",
+    "tax_code",
+    "unit_label",
+    "url",
+)
+
+
+def load(ctx: Ctx, obj_id: str, param: str | None = "id") -> dict:
+    """Return a live product or raise 404 "No such product"."""
+    return fetch(ctx, "product", obj_id, kind="product", param=param)
+
+
+def create_product_record(ctx: Ctx, p: dict) -> dict:
+    """Store a product from validated create params and emit product.created."""
+    need(p, "name")
+    if p.get("id") and ctx.store.get(p["id"], include_deleted=True) is not None:
+        raise invalid("Product already exists.", "id", "resource_already_exists")
+    product = new_object(ctx, "prod", "product", obj_id=p.get("id"))
+    product.update(
+        {
+            "active": True,
+            "default_price": None,
+            "description": None,
+            "images": [],
+            "marketing_features": [],
+            "metadata": {},
+            "name": p["name"],
+            "package_dimensions": None,
+            "shippable": None,
+            "statement_descriptor": None,
+            "tax_code": None,
+            "type": "service",
+            "unit_label": None,
+            "updated": product["created"],
+            "url": None,
+        }
+    )
+    apply(product, p, FIELDS + ("type",))
+    apply_metadata(product, p)
+    insert(ctx, product)
+    ctx.emit("product.created", product)
+    return product
+
+
+@route("/v1/products", methods=["POST"])
+def create_product(ctx: Ctx) -> dict:
+    """Create a product, optionally with its default price."""
+    p = ctx.validate(CREATE_SPEC)
+    product = create_product_record(ctx, p)
+    if p.get("default_price_data"):
+        from .prices import create_price_object
+
+        data = dict(p["default_price_data"])
+        data["product"] = product["id"]
+        price = create_price_object(ctx, data)
+        product["default_price"] = price["id"]
+        save(ctx, product)
+    return product
+
+
+@route("/v1/products/<obj_id>", methods=["GET"])
+def retrieve_product(ctx: Ctx, obj_id: str) -> dict:
+    """Retrieve a product."""
+    ctx.validate({})
+    return load(ctx, obj_id)
+
+
+@route("/v1/products/<obj_id>", methods=["POST"])
+def update_product(ctx: Ctx, obj_id: str) -> dict:
+    """Update a product; ``default_price`` must be an active price of this product."""
+    p = ctx.validate(UPDATE_SPEC)
+    product = load(ctx, obj_id)
+    before = dict(product)
+    if p.get("default_price"):
+        price = ctx.store.get(p["default_price"], "price")
+        if price is None or price["product"] != obj_id:
+            raise invalid(
+                f"No such price: '{p['default_price']}'", "default_price", "resource_missing"
+            )
+        if not price["active"]:
+            raise invalid("The default price must be active.", "default_price")
+    apply(product, p, FIELDS + ("default_price",))
+    apply_metadata(product, p)
+    if product != before:
+        product["updated"] = ctx.now()
+        save(ctx, product)
+        ctx.emit("product.updated", product, before=before)
+    return product
+
+
+@route("/v1/products/<obj_id>", methods=["DELETE"])
+def delete_product(ctx: Ctx, obj_id: str) -> dict:
+    """Delete a product that has no prices (Stripe refuses otherwise)."""
+    ctx.validate({})
+    product = load(ctx, obj_id)
+    if ctx.store.select("price", "json_extract(body, '$.product') = ?", (obj_id,), limit=1):
+        raise invalid(
+            "This product cannot be deleted because it has one or more user-created prices.",
+            None,
+            "product_has_prices",
+        )
+    ctx.store.mark_deleted(obj_id)
+    ctx.emit("product.deleted", product)
+    return deleted_stub(product)
+
+
+@route("/v1/products", methods=["GET"])
+def list_products(ctx: Ctx) -> dict:
+    """List products, filtered by active, ids, shippable or url."""
+    p = ctx.validate(
+        {**LIST_SPEC, "active": Bool(), "ids": List(Str()), "shippable": Bool(), "url": Str()}
+    )
+    where, args = [], []
+    if "active" in p:
+        where.append("json_extract(body, '$.active') = ?")
+        args.append(1 if p["active"] else 0)
+    if "shippable" in p:
+        where.append("json_extract(body, '$.shippable') = ?")
+        args.append(1 if p["shippable"] else 0)
+    if p.get("url"):
+        where.append("json_extract(body, '$.url') = ?")
+        args.append(p["url"])
+    if p.get("ids"):
+        where.append(f"id IN ({', '.join('?' for _ in p['ids'])})")
+        args += p["ids"]
+    return paginate(
+        ctx.store, p, "/v1/products", obj_type="product", where=" AND ".join(where), args=args
+    )
+
+
+@route("/v1/products/search", methods=["GET"])
+def search_products(ctx: Ctx) -> dict:
+    """Search products by name, active, description, created, url and metadata."""
+    p = ctx.validate({"query": Str(), "limit": Int(), "page": Str()})
+    fields = {
+        k: (lambda o, k=k: o.get(k)) for k in ("name", "description", "created", "url", "shippable")
+    }
+    fields["active"] = lambda o: str(o.get("active")).lower()
+    return search(ctx.store, "product", p, "/v1/products/search", fields)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -31,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     configure(app, test_config)
+    register_stripe(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -57,6 +59,50 @@ def configure(app: Flask, test_config: dict | None) -> None:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.load_secret_key(app.instance_path)
     settings.finish_settings(app.config, explicit)
+
+
+def register_stripe(app: Flask) -> None:
+    """Check the Stripe settings, or embed the sandbox under SANDBOX_PREFIX when keys are unset."""
+    from portal.services.stripe_client import SANDBOX_PREFIX, WEBHOOK_PATH, stripe_mode
+
+    if stripe_mode(app.config) != "sandbox":
+        missing = [name for name in ("STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+                   if not app.config.get(name)]
+        if missing:
+            # Without the webhook secret, signatures could not be checked: refuse to run.
+            raise RuntimeError(f"STRIPE_SECRET_KEY is set but {', '.join(missing)} is not")
+        return
+    if not app.config.get("SANDBOX_ENABLED"):
+        return
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    from portal.sandbox import create_sandbox_app
+
+    def deliver_in_process(url: str, headers: dict, body: bytes) -> int:
+        """Post a sandbox webhook straight into this app's webhook endpoint."""
+        path = urlsplit(url).path
+        if path != WEBHOOK_PATH:
+            return 404
+        response = Client(app).post(path, headers=headers, data=body)
+        try:
+            return response.status_code
+        finally:
+            response.close()
+
+    sandbox = create_sandbox_app({
+        "SANDBOX_DB": app.config.get("SANDBOX_DB")
+        or str(Path(app.instance_path) / "sandbox.db"),
+        "SANDBOX_DELIVERY": app.config.get("SANDBOX_DELIVERY", "thread"),
+        "SANDBOX_DELIVER": deliver_in_process,
+    })
+    app.extensions["stripe_sandbox"] = sandbox
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
+    if not app.config.get("STRIPE_WEBHOOK_SECRET"):
+        from portal.services.webhooks import ensure_sandbox_endpoint
+
+        with app.app_context():
+            app.config["STRIPE_WEBHOOK_SECRET"] = ensure_sandbox_endpoint(app.instance_path)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -102,9 +148,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints and the root redirect."""
-    from portal import admin, api, auth, billing
+    from portal import admin, api, auth, billing, webhooks
 
-    for module in (auth, billing, admin, api):
+    for module in (auth, billing, admin, api, webhooks):
         app.register_blueprint(module.bp)
 
     def index():

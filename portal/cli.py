@@ -7,14 +7,20 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
+from rq import Worker
 from werkzeug.serving import run_simple
 
 from portal.extensions import db
 from portal.models import Account, Role, User
+from portal.sandbox.cli import sandbox_cli
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
 from portal.services.catalog import seed_plans
+from portal.services.catalog_sync import sync_catalog
+from portal.services.jobs import event_queue
+from portal.services.stripe_client import payments_configured, stripe_mode
+from portal.services.webhooks import retry_failed_events
 
 DEMO_USERS = (
     ("customer@demo.example.com", Role.CUSTOMER),
@@ -57,6 +63,9 @@ def prepare_database(seed_demo: bool) -> list[tuple[str, str, str]]:
     """Apply migrations, seed the plan catalog and, when asked, the demo users."""
     upgrade(directory=current_app.extensions["migrate"].directory)
     seed_plans()
+    if stripe_mode(current_app.config) == "sandbox" and payments_configured(current_app.config):
+        # The embedded sandbox starts empty: give it the catalog's products and prices.
+        sync_catalog()
     return seed_demo_data() if seed_demo else []
 
 
@@ -116,4 +125,40 @@ def create_user_command(email: str, role: str) -> None:
     click.echo(f"Created {user.role} {user.email}.")
 
 
-commands = [start_command, seed_command, create_user_command]
+billing_cli = AppGroup("billing", help="Stripe billing: catalog, webhook events, workers.")
+
+
+@billing_cli.command("sync-catalog")
+@with_appcontext
+def sync_catalog_command() -> None:
+    """Create or update Stripe products, prices and meters from portal/catalog.toml."""
+    report = sync_catalog()
+    for label, names in (("created", report.created), ("replaced", report.replaced),
+                         ("unchanged", report.unchanged)):
+        click.echo(f"{label}: {len(names)}")
+        for name in names:
+            click.echo(f"  {name}")
+
+
+@billing_cli.command("retry-events")
+@click.option("--limit", default=100, show_default=True, type=int)
+def retry_events_command(limit: int) -> None:
+    """Process failed webhook events again and report the outcomes."""
+    outcomes = retry_failed_events(limit=limit)
+    if not outcomes:
+        click.echo("No failed events.")
+    for status, count in sorted(outcomes.items()):
+        click.echo(f"{status}: {count}")
+
+
+@billing_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker for webhook events (needs REDIS_URL)."""
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: events are processed inline")
+    queue = event_queue(current_app.config)
+    Worker([queue], connection=queue.connection).work(burst=burst)
+
+
+commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli]

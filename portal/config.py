@@ -70,6 +70,9 @@ def default_settings(instance_path: str) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "BABEL_DEFAULT_LOCALE": "en_US",
         "SEED_DEMO_DATA": True,
+        # With no Stripe keys, the offline sandbox answers in Stripe's place.
+        "SANDBOX_ENABLED": True,
+        "SANDBOX_DELIVERY": "thread",
     }
 
 

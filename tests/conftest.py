@@ -53,6 +53,9 @@ def app(database_url, tmp_path, monkeypatch):
         "PORTAL_ENV": "testing",
         "SECRET_KEY": "test-secret-key",
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+        # Tests decide when the sandbox posts webhooks (deliver_webhooks), so runs repeat.
+        "SANDBOX_DELIVERY": "manual",
+        "WEBHOOK_PROCESSING": "inline",
     }
     if os.environ.get("TEST_REDIS_URL"):
         # Rate limits (and later background jobs) then run on a real Redis.
@@ -108,3 +111,23 @@ def login(client):
 def outbox(app) -> Path:
     """Return the folder the portal writes mail to in tests."""
     return Path(app.config["MAIL_OUTBOX_DIR"])
+
+
+@pytest.fixture
+def stripe(app):
+    """Return the portal's StripeClient (the embedded sandbox), inside a request context."""
+    from portal.services.stripe_client import stripe_client
+
+    with app.test_request_context("/"):
+        yield stripe_client()
+
+
+@pytest.fixture
+def deliver_webhooks(app):
+    """Return a function that makes the sandbox post every due webhook to the portal now."""
+    from portal.sandbox import deliver_due
+
+    def deliver() -> int:
+        return deliver_due(app.extensions["stripe_sandbox"])
+
+    return deliver

@@ -34,8 +34,17 @@ def test_health_is_503_when_database_does_not_answer(tmp_path):
 )
 def test_health_names_stripe_mode(tmp_path, key, mode):
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
-                      "TESTING": True, "SECRET_KEY": "x", "STRIPE_SECRET_KEY": key})
+                      "TESTING": True, "SECRET_KEY": "x", "STRIPE_SECRET_KEY": key,
+                      "STRIPE_PUBLISHABLE_KEY": "pk_" + key[3:],
+                      "STRIPE_WEBHOOK_SECRET": "whsec_x"})
     assert app.test_client().get("/health").get_json()["stripe_mode"] == mode
+
+
+def test_real_keys_without_webhook_secret_refuse_to_start(tmp_path):
+    with pytest.raises(RuntimeError, match="STRIPE_WEBHOOK_SECRET"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
+                    "SECRET_KEY": "x", "STRIPE_SECRET_KEY": "sk_test_abc",
+                    "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"})
 
 
 def test_not_found_page_has_no_trace(client):

@@ -19,3 +19,7 @@ class StaffRoleForm(FlaskForm):
         choices=[SelectChoice("admin", "Admin"), SelectChoice("auditor", "Auditor")],
         validators=[DataRequired()],
     )
+
+
+class RetryEventsForm(FlaskForm):
+    """Replay the webhook events whose processing failed."""

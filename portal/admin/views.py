@@ -5,11 +5,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.admin import bp
-from portal.admin.forms import StaffRoleForm, UserActiveForm
+from portal.admin.forms import RetryEventsForm, StaffRoleForm, UserActiveForm
 from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
-from portal.services.audit import recent_audit_entries
+from portal.services.audit import recent_audit_entries, record_audit
 from portal.services.staff import (
     LastAdminError,
     list_accounts,
@@ -17,6 +17,7 @@ from portal.services.staff import (
     set_staff_role,
     set_user_active,
 )
+from portal.services.webhooks import failed_events, retry_failed_events
 
 AUDIT_PAGE_SIZE = 50
 
@@ -102,3 +103,27 @@ def user_role(user_id: int):
     else:
         flash(f"{user.email} is now {user.role}.", "success")
     return redirect(url_for("admin.staff"), 303)
+
+
+@bp.route("/events")
+@staff_required
+def events():
+    """List webhook events whose processing failed."""
+    return render_template(
+        "admin/events.html", events=failed_events(), retry_form=RetryEventsForm()
+    )
+
+
+@bp.route("/events/retry", methods=["POST"])
+@admin_required
+def retry_events():
+    """Process failed webhook events again."""
+    if not RetryEventsForm().validate_on_submit():
+        abort(400)
+    outcomes = retry_failed_events()
+    record_audit(current_user, "webhook_events.retried", "webhook_event", "failed",
+                 details=outcomes)
+    db.session.commit()
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+    flash(f"Retried failed events: {summary or 'none were waiting'}.", "success")
+    return redirect(url_for("admin.events"), 303)

@@ -2,5 +2,21 @@
 from portal.models.account import Account, Role, User
 from portal.models.audit import AuditEntry
 from portal.models.catalog import Price, Product
+from portal.models.events import WebhookEvent
+from portal.models.invoice import Charge, Invoice, Refund
+from portal.models.subscription import PaymentMethod, Subscription
 
-__all__ = ["Account", "AuditEntry", "Price", "Product", "Role", "User"]
+__all__ = [
+    "Account",
+    "AuditEntry",
+    "Charge",
+    "Invoice",
+    "PaymentMethod",
+    "Price",
+    "Product",
+    "Refund",
+    "Role",
+    "Subscription",
+    "User",
+    "WebhookEvent",
+]

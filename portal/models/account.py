@@ -28,6 +28,9 @@ class Account(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Mirrored from the Stripe customer's invoice_settings.default_payment_method.
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_customer_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="account", order_by="User.id")

@@ -38,6 +38,11 @@ class Product(db.Model):
         amounts = [price.unit_amount for price in self.prices if price.active]
         return bool(amounts) and all(amount == 0 for amount in amounts)
 
+    def overage_prices(self, interval: str) -> list[Price]:
+        """Return the active metered overage prices billed every `interval`."""
+        return [price for price in self.prices
+                if price.active and price.interval == interval and price.usage_type == "metered"]
+
     def price_for(self, interval: str) -> Price | None:
         """Return the active licensed price billed every `interval` (month or year)."""
         for price in self.prices:
@@ -54,12 +59,17 @@ class Price(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     stripe_price_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    lookup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # Unique while set; an archived price gives its lookup_key to the price replacing it.
+    lookup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     unit_amount: Mapped[int] = mapped_column()
     interval: Mapped[str] = mapped_column(String(10))
     interval_count: Mapped[int] = mapped_column(default=1)
     usage_type: Mapped[str] = mapped_column(String(10), default="licensed")
+    # Metered overage prices: which catalog meter, units included free, price per unit above.
+    meter_key: Mapped[str | None] = mapped_column(String(64))
+    included_units: Mapped[int | None] = mapped_column()
+    overage_unit_amount_decimal: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -25,15 +25,39 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict:
             amount = plan.get(interval)
             if amount is not None and (not isinstance(amount, int) or amount < 0):
                 raise ValueError(f"plan {plan['key']}: {interval} must be a whole amount >= 0")
-        unknown = set(plan.get("included", {})) - set(catalog.get("meters", {}))
+        unknown = (set(plan.get("included", {})) | set(plan.get("overage", {}))) - set(
+            catalog.get("meters", {})
+        )
         if unknown:
             raise ValueError(f"plan {plan['key']}: unknown meters {sorted(unknown)}")
     return catalog
 
 
-def lookup_key(plan_key: str, interval: str) -> str:
-    """Return the Stripe lookup_key of a plan's licensed price, e.g. 'pro_month'."""
+def lookup_key(plan_key: str, interval: str, meter_key: str | None = None) -> str:
+    """Return a price's Stripe lookup_key: 'pro_month', or 'pro_api_calls_month' for overage."""
+    if meter_key:
+        return f"{plan_key}_{meter_key}_{interval}"
     return f"{plan_key}_{interval}"
+
+
+def included_units(catalog: dict, plan: dict, meter_key: str, interval: str) -> int:
+    """Return the units a plan includes per billing period (summed meters scale with it)."""
+    monthly = int(plan.get("included", {}).get(meter_key, 0))
+    summed = catalog["meters"][meter_key]["aggregation"] in ("sum", "count")
+    return monthly * 12 if interval == "year" and summed else monthly
+
+
+def _upsert_price(key: str, product: Product) -> Price | None:
+    """Return the unsynced local price with this lookup_key (created if missing).
+
+    Returns None once the price is linked to Stripe: from then on only the Stripe sync
+    (services.catalog_sync) changes its amount, so the row never claims a price it is not.
+    """
+    price = db.session.scalar(db.select(Price).where(Price.lookup_key == key))
+    if price is None:
+        price = Price(lookup_key=key, product=product)
+        db.session.add(price)
+    return None if price.stripe_price_id else price
 
 
 def seed_plans(catalog: dict | None = None) -> int:
@@ -57,14 +81,24 @@ def seed_plans(catalog: dict | None = None) -> int:
         for field, interval in (("monthly", "month"), ("yearly", "year")):
             if field not in plan:
                 continue
-            key = lookup_key(plan["key"], interval)
-            price = db.session.scalar(db.select(Price).where(Price.lookup_key == key))
-            if price is None:
-                price = Price(lookup_key=key, product=product, interval=interval)
-                db.session.add(price)
-            price.currency = currency
-            price.unit_amount = plan[field]
-            written += 1
+            price = _upsert_price(lookup_key(plan["key"], interval), product)
+            if price is not None:
+                price.interval = interval
+                price.currency = currency
+                price.unit_amount = plan[field]
+                written += 1
+            for meter_key, rate in plan.get("overage", {}).items():
+                overage = _upsert_price(lookup_key(plan["key"], interval, meter_key), product)
+                if overage is None:
+                    continue
+                overage.interval = interval
+                overage.currency = currency
+                overage.unit_amount = 0
+                overage.usage_type = "metered"
+                overage.meter_key = meter_key
+                overage.included_units = included_units(catalog, plan, meter_key, interval)
+                overage.overage_unit_amount_decimal = str(rate)
+                written += 1
     db.session.commit()
     return written
 

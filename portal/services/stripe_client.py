@@ -1,7 +1,25 @@
-"""The one place that knows how the portal reaches Stripe (or the embedded sandbox)."""
+"""The one place that imports `stripe`: builds the client for Stripe or the embedded sandbox."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+import stripe
+from flask import Flask, current_app, has_request_context, request
+from werkzeug.datastructures import Headers
+from werkzeug.test import Client
+
+# Where the embedded sandbox is mounted inside the portal, for browsers (Checkout, Stripe.js).
+SANDBOX_PREFIX = "/_stripe"
+SANDBOX_SECRET_KEY = "sk_test_portal_sandbox"
+SANDBOX_PUBLISHABLE_KEY = "pk_test_portal_sandbox"
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+WEBHOOK_PATH = "/webhooks/stripe"
+
+StripeError = stripe.StripeError
+CardError = stripe.CardError
+InvalidRequestError = stripe.InvalidRequestError
+SignatureVerificationError = stripe.SignatureVerificationError
 
 
 def stripe_mode(config: Mapping) -> str:
@@ -19,3 +37,114 @@ def payments_configured(config: Mapping) -> bool:
     if stripe_mode(config) != "sandbox":
         return bool(config.get("STRIPE_PUBLISHABLE_KEY") and config.get("STRIPE_WEBHOOK_SECRET"))
     return bool(config.get("SANDBOX_ENABLED"))
+
+
+def public_base_url() -> str:
+    """Return the portal's address as browsers see it (request host, else PORTAL_BASE_URL)."""
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return (current_app.config.get("PORTAL_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+
+def stripe_js_url() -> str:
+    """Return the Stripe.js address: Stripe's own with real keys, the sandbox's otherwise."""
+    if stripe_mode(current_app.config) == "sandbox":
+        return f"{SANDBOX_PREFIX}/v3/"
+    return STRIPE_JS_URL
+
+
+def publishable_key() -> str:
+    """Return the publishable key the browser uses with Stripe.js."""
+    if stripe_mode(current_app.config) == "sandbox":
+        return SANDBOX_PUBLISHABLE_KEY
+    return current_app.config["STRIPE_PUBLISHABLE_KEY"]
+
+
+class InProcessHTTPClient(stripe.HTTPClient):
+    """Carry the SDK's requests to a WSGI app in this process (the embedded sandbox).
+
+    The request keeps the SDK's method, path, headers and form body; only the socket is
+    skipped. It is presented under the portal's public address and SANDBOX_PREFIX, so the
+    URLs the sandbox hands out (Checkout pages, hosted invoices) work in the browser.
+    """
+
+    name = "in_process"
+
+    def __init__(self, wsgi_app: Callable, base_url: Callable[[], str]):
+        super().__init__()
+        self._wsgi_app = wsgi_app
+        self._base_url = base_url
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        """Send one API request to the WSGI app and return (body, status, headers)."""
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        client = Client(self._wsgi_app)
+        response = client.open(
+            path,
+            method=method.upper(),
+            headers=dict(headers or {}),
+            data=post_data,
+            base_url=self._base_url() + SANDBOX_PREFIX,
+        )
+        try:
+            # Headers, not dict: the SDK reads Request-Id in two spellings.
+            return response.get_data(), response.status_code, Headers(response.headers)
+        finally:
+            response.close()
+
+    def close(self):
+        """Release nothing: no connections are kept."""
+
+
+def build_client(app: Flask) -> stripe.StripeClient:
+    """Return a StripeClient for this app's configuration."""
+    config = app.config
+    if stripe_mode(config) == "sandbox":
+        sandbox = app.extensions["stripe_sandbox"]
+
+        def base_url() -> str:
+            with app.app_context():
+                return public_base_url()
+
+        return stripe.StripeClient(
+            SANDBOX_SECRET_KEY,
+            http_client=InProcessHTTPClient(sandbox.wsgi_app, base_url),
+            base_addresses={"api": "http://sandbox.invalid"},
+            max_network_retries=0,
+        )
+    addresses = {"api": config["STRIPE_API_BASE"]} if config.get("STRIPE_API_BASE") else None
+    return stripe.StripeClient(
+        config["STRIPE_SECRET_KEY"], base_addresses=addresses, max_network_retries=2
+    )
+
+
+def stripe_client() -> stripe.StripeClient:
+    """Return the current app's StripeClient, built once per app."""
+    client = current_app.extensions.get("stripe_client")
+    if client is None:
+        client = current_app.extensions["stripe_client"] = build_client(current_app)
+    return client
+
+
+def webhook_secret() -> str:
+    """Return the signing secret webhooks are checked against."""
+    return current_app.config["STRIPE_WEBHOOK_SECRET"]
+
+
+def construct_event(payload: bytes, signature: str | None) -> stripe.Event:
+    """Verify a webhook's Stripe-Signature and parse it; raise on a bad one."""
+    return stripe.Webhook.construct_event(payload, signature, webhook_secret())
+
+
+def request_id(obj) -> str | None:
+    """Return the Stripe Request-Id of the response that produced `obj`, if known."""
+    response = getattr(obj, "last_response", None)
+    return getattr(response, "request_id", None) if response is not None else None
+
+
+def as_dict(obj) -> dict:
+    """Return a plain dict of a Stripe object (or pass a dict through)."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict(recursive=True)
+    return dict(obj)

@@ -1,0 +1,351 @@
+"""The only writers of the Stripe mirror: each takes a Stripe object and upserts it.
+
+`version` is the Stripe `created` time of the event that carried the object. A row is never
+overwritten by an object from an older event; callers holding an object fresh from the API
+pass version=None, which applies it without claiming a newer version.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from portal.extensions import db
+from portal.models import (
+    Account,
+    Charge,
+    Invoice,
+    PaymentMethod,
+    Price,
+    Product,
+    Refund,
+    Subscription,
+)
+from portal.services.stripe_client import as_dict
+
+
+def _time(value: int | None) -> datetime | None:
+    """Return an aware UTC datetime for a unix timestamp."""
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def _id(value: Any) -> str | None:
+    """Return the id of a field that is either an id or an expanded object."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def _row(model, column, stripe_id: str):
+    """Return the mirror row for a Stripe id, locked for this transaction where supported."""
+    query = db.select(model).where(column == stripe_id).with_for_update()
+    return db.session.scalar(query)
+
+
+def is_stale(row, version: int | None) -> bool:
+    """Return True when `version` is older than what the row already holds."""
+    return row is not None and version is not None and version < row.version
+
+
+def _stamp(row, version: int | None) -> None:
+    """Record the event version a row now reflects."""
+    if version is not None and version > row.version:
+        row.version = version
+
+
+def account_for_customer(customer_id: str | None) -> Account | None:
+    """Return the account mirrored to a Stripe customer id."""
+    if not customer_id:
+        return None
+    return db.session.scalar(db.select(Account).where(Account.stripe_customer_id == customer_id))
+
+
+def link_customer(account: Account, customer_id: str) -> None:
+    """Tie an account to its Stripe customer and adopt mirror rows that arrived first."""
+    account.stripe_customer_id = customer_id
+    for model in (Subscription, Invoice, PaymentMethod, Charge):
+        db.session.execute(
+            db.update(model)
+            .where(model.stripe_customer_id == customer_id, model.account_id.is_(None))
+            .values(account_id=account.id)
+        )
+
+
+def customer(obj, version: int | None = None) -> Account | None:
+    """Mirror a Stripe customer onto its account (default payment method)."""
+    data = as_dict(obj)
+    account = db.session.scalar(
+        db.select(Account).where(Account.stripe_customer_id == data["id"]).with_for_update()
+    )
+    if account is None:
+        account_id = (data.get("metadata") or {}).get("account_id")
+        if not (account_id and account_id.isdigit()):
+            return None
+        account = db.session.get(Account, int(account_id))
+        if account is None or account.stripe_customer_id not in (None, data["id"]):
+            return None
+        link_customer(account, data["id"])
+    if version is not None and version < account.stripe_customer_version:
+        return account
+    if data.get("deleted"):
+        account.default_payment_method_id = None
+        return account
+    settings = data.get("invoice_settings") or {}
+    account.default_payment_method_id = _id(settings.get("default_payment_method"))
+    if version is not None and version > account.stripe_customer_version:
+        account.stripe_customer_version = version
+    return account
+
+
+def subscription(obj, version: int | None = None) -> Subscription:
+    """Upsert a Stripe subscription (its first item is the plan price)."""
+    data = as_dict(obj)
+    row = _row(Subscription, Subscription.stripe_subscription_id, data["id"])
+    if is_stale(row, version):
+        return row
+    if row is None:
+        row = Subscription(stripe_subscription_id=data["id"], version=0)
+    customer_id = _id(data["customer"])
+    row.stripe_customer_id = customer_id
+    if row.account_id is None:
+        account = account_for_customer(customer_id)
+        row.account_id = account.id if account else None
+    items = (data.get("items") or {}).get("data") or []
+    item = items[0] if items else {}
+    price = item.get("price") or {}
+    row.stripe_item_id = item.get("id")
+    row.stripe_price_id = _id(price)
+    row.quantity = item.get("quantity") or 0
+    row.currency = data.get("currency") or price.get("currency") or "usd"
+    # Since API 2025-03-31 the period lives on the item; older versions kept it on top.
+    row.current_period_start = _time(item.get("current_period_start")
+                                     or data.get("current_period_start"))
+    row.current_period_end = _time(item.get("current_period_end")
+                                   or data.get("current_period_end"))
+    row.status = data["status"]
+    row.trial_end = _time(data.get("trial_end"))
+    row.cancel_at_period_end = bool(data.get("cancel_at_period_end"))
+    row.cancel_at = _time(data.get("cancel_at"))
+    row.canceled_at = _time(data.get("canceled_at"))
+    row.ended_at = _time(data.get("ended_at"))
+    details = data.get("cancellation_details") or {}
+    row.cancellation_feedback = details.get("feedback")
+    row.cancellation_comment = details.get("comment")
+    row.latest_invoice_id = _id(data.get("latest_invoice"))
+    row.default_payment_method_id = _id(data.get("default_payment_method"))
+    row.stripe_created = _time(data["created"])
+    # Added last: an earlier autoflush would insert a half-filled row.
+    db.session.add(row)
+    _stamp(row, version)
+    return row
+
+
+def _invoice_subscription_id(data: dict) -> str | None:
+    """Return the subscription an invoice bills, wherever the API version puts it."""
+    parent = data.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return _id(details.get("subscription")) or _id(data.get("subscription"))
+
+
+def _invoice_lines(data: dict) -> list[dict]:
+    """Return the invoice lines in the shape the portal shows and prints."""
+    lines = []
+    for line in (data.get("lines") or {}).get("data") or []:
+        parent = line.get("parent") or {}
+        details = (parent.get("subscription_item_details")
+                   or parent.get("invoice_item_details") or {})
+        pricing = line.get("pricing") or {}
+        price_details = pricing.get("price_details") or {}
+        period = line.get("period") or {}
+        lines.append({
+            "id": line.get("id"),
+            "description": line.get("description") or "",
+            "amount": line.get("amount", 0),
+            "currency": line.get("currency") or data.get("currency"),
+            "quantity": line.get("quantity"),
+            "proration": bool(details.get("proration") or line.get("proration")),
+            "price": _id(price_details.get("price")) or _id(line.get("price")),
+            "period_start": period.get("start"),
+            "period_end": period.get("end"),
+        })
+    return lines
+
+
+def invoice(obj, version: int | None = None) -> Invoice:
+    """Upsert a Stripe invoice with its lines."""
+    data = as_dict(obj)
+    row = _row(Invoice, Invoice.stripe_invoice_id, data["id"])
+    if is_stale(row, version):
+        return row
+    if row is None:
+        row = Invoice(stripe_invoice_id=data["id"], version=0)
+    customer_id = _id(data["customer"])
+    row.stripe_customer_id = customer_id
+    if row.account_id is None:
+        account = account_for_customer(customer_id)
+        row.account_id = account.id if account else None
+    row.stripe_subscription_id = _invoice_subscription_id(data)
+    row.number = data.get("number")
+    row.status = data["status"]
+    row.billing_reason = data.get("billing_reason")
+    row.currency = data["currency"]
+    row.subtotal = data.get("subtotal") or 0
+    row.total = data.get("total") or 0
+    taxes = data.get("total_taxes") or []
+    row.tax = sum(tax.get("amount", 0) for tax in taxes) if taxes else (data.get("tax") or 0)
+    row.amount_due = data.get("amount_due") or 0
+    row.amount_paid = data.get("amount_paid") or 0
+    row.amount_remaining = data.get("amount_remaining") or 0
+    row.attempt_count = data.get("attempt_count") or 0
+    row.period_start = _time(data.get("period_start"))
+    row.period_end = _time(data.get("period_end"))
+    row.next_payment_attempt = _time(data.get("next_payment_attempt"))
+    row.hosted_invoice_url = data.get("hosted_invoice_url")
+    row.invoice_pdf = data.get("invoice_pdf")
+    row.lines = _invoice_lines(data)
+    row.stripe_created = _time(data["created"])
+    # Added last: an earlier autoflush would insert a half-filled row.
+    db.session.add(row)
+    _stamp(row, version)
+    return row
+
+
+def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
+    """Upsert an attached card, or drop it once detached."""
+    data = as_dict(obj)
+    row = _row(PaymentMethod, PaymentMethod.stripe_payment_method_id, data["id"])
+    if is_stale(row, version):
+        return row
+    customer_id = _id(data.get("customer"))
+    card = data.get("card") or {}
+    if not customer_id or not card:
+        if row is not None:
+            db.session.delete(row)
+        return None
+    if row is None:
+        row = PaymentMethod(stripe_payment_method_id=data["id"], version=0)
+    row.stripe_customer_id = customer_id
+    account = account_for_customer(customer_id)
+    row.account_id = account.id if account else None
+    row.brand = card.get("display_brand") or card.get("brand") or "card"
+    row.last4 = card.get("last4") or "????"
+    row.exp_month = card.get("exp_month") or 1
+    row.exp_year = card.get("exp_year") or 1970
+    row.fingerprint = card.get("fingerprint")
+    row.stripe_created = _time(data["created"])
+    # Added last: an earlier autoflush would insert a half-filled row.
+    db.session.add(row)
+    _stamp(row, version)
+    return row
+
+
+def charge(obj, version: int | None = None) -> Charge:
+    """Upsert a charge and the amounts refunded from it."""
+    data = as_dict(obj)
+    row = _row(Charge, Charge.stripe_charge_id, data["id"])
+    if is_stale(row, version):
+        return row
+    if row is None:
+        row = Charge(stripe_charge_id=data["id"], version=0)
+    customer_id = _id(data.get("customer"))
+    row.stripe_customer_id = customer_id
+    if row.account_id is None:
+        account = account_for_customer(customer_id)
+        row.account_id = account.id if account else None
+    row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
+    row.stripe_payment_intent_id = _id(data.get("payment_intent"))
+    row.status = data["status"]
+    row.currency = data["currency"]
+    row.amount = data["amount"]
+    row.amount_captured = data.get("amount_captured") or 0
+    row.amount_refunded = data.get("amount_refunded") or 0
+    row.stripe_created = _time(data["created"])
+    # Added last: an earlier autoflush would insert a half-filled row.
+    db.session.add(row)
+    _stamp(row, version)
+    return row
+
+
+def refund(obj, version: int | None = None) -> Refund:
+    """Upsert a refund."""
+    data = as_dict(obj)
+    row = _row(Refund, Refund.stripe_refund_id, data["id"])
+    if is_stale(row, version):
+        return row
+    if row is None:
+        row = Refund(stripe_refund_id=data["id"], version=0)
+    row.stripe_charge_id = _id(data.get("charge"))
+    charge_row = (
+        db.session.scalar(db.select(Charge).where(Charge.stripe_charge_id == row.stripe_charge_id))
+        if row.stripe_charge_id else None
+    )
+    row.account_id = charge_row.account_id if charge_row else row.account_id
+    row.amount = data["amount"]
+    row.currency = data["currency"]
+    row.status = data["status"]
+    row.reason = data.get("reason")
+    row.stripe_created = _time(data["created"])
+    # Added last: an earlier autoflush would insert a half-filled row.
+    db.session.add(row)
+    _stamp(row, version)
+    return row
+
+
+def checkout_session(obj) -> Account | None:
+    """Link the account named by a completed Checkout Session to the session's customer."""
+    data = as_dict(obj)
+    reference = data.get("client_reference_id") or ""
+    customer_id = _id(data.get("customer"))
+    if not (reference.isdigit() and customer_id):
+        return None
+    account = db.session.get(Account, int(reference))
+    if account is None:
+        return None
+    if account.stripe_customer_id is None:
+        link_customer(account, customer_id)
+    return account
+
+
+def product(obj) -> Product | None:
+    """Mirror a Stripe product onto the catalog plan named by its metadata plan_key."""
+    data = as_dict(obj)
+    row = db.session.scalar(db.select(Product).where(Product.stripe_product_id == data["id"]))
+    if row is None:
+        plan_key = (data.get("metadata") or {}).get("plan_key")
+        row = db.session.scalar(db.select(Product).where(Product.key == plan_key))
+        if row is None:
+            return None
+        row.stripe_product_id = data["id"]
+    row.active = bool(data.get("active", True))
+    return row
+
+
+def price(obj) -> Price | None:
+    """Mirror a Stripe price of a catalog plan (licensed, or metered overage)."""
+    data = as_dict(obj)
+    row = db.session.scalar(db.select(Price).where(Price.stripe_price_id == data["id"]))
+    if row is None and data.get("lookup_key"):
+        row = db.session.scalar(db.select(Price).where(
+            Price.lookup_key == data["lookup_key"], Price.stripe_price_id.is_(None)))
+    if row is None:
+        plan = db.session.scalar(
+            db.select(Product).where(Product.stripe_product_id == _id(data["product"])))
+        if plan is None:
+            return None
+        row = Price(product=plan)
+    recurring = data.get("recurring") or {}
+    metadata = data.get("metadata") or {}
+    row.stripe_price_id = data["id"]
+    row.lookup_key = data.get("lookup_key")
+    row.active = bool(data.get("active"))
+    row.currency = data["currency"]
+    row.interval = recurring.get("interval") or "month"
+    row.interval_count = recurring.get("interval_count") or 1
+    row.usage_type = recurring.get("usage_type") or "licensed"
+    row.unit_amount = data.get("unit_amount") or 0
+    if row.usage_type == "metered":
+        row.meter_key = metadata.get("meter_key")
+        included = metadata.get("included_units", "0")
+        row.included_units = int(included) if included.isdigit() else 0
+        row.overage_unit_amount_decimal = metadata.get("overage_unit_amount_decimal")
+    db.session.add(row)
+    return row

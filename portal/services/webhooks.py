@@ -1,0 +1,244 @@
+"""Stripe webhook intake: store each event once, then process it through one handler table."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from portal.extensions import db
+from portal.models import Charge, Invoice, PaymentMethod, Refund, Subscription, WebhookEvent
+from portal.services import sync
+from portal.services.stripe_client import (
+    WEBHOOK_PATH,
+    InvalidRequestError,
+    as_dict,
+    construct_event,
+    public_base_url,
+    stripe_client,
+)
+
+Handler = Callable[[dict, int], None]
+CONFLICT_RETRIES = 3
+
+
+class DuplicateEvent(Exception):
+    """Raised when an event id was received before."""
+
+
+def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
+    """Verify the signature and store the raw event; raise DuplicateEvent if seen before."""
+    try:
+        event = as_dict(construct_event(payload, signature))
+    except (AttributeError, TypeError, KeyError) as exc:
+        # Signed JSON that is not an object (a list, a string) fails inside the SDK's parser.
+        raise ValueError("payload is not a Stripe event") from exc
+    data = event.get("data")
+    if not (
+        isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int) and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
+    ):
+        raise ValueError("payload is not a Stripe event")
+    row = WebhookEvent(
+        stripe_event_id=event["id"],
+        type=event["type"],
+        api_version=event.get("api_version"),
+        stripe_created=event["created"],
+        payload=payload.decode("utf-8"),
+    )
+    db.session.add(row)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        # The unique event id decided: another delivery (or thread) stored it first.
+        db.session.rollback()
+        raise DuplicateEvent(event["id"]) from exc
+    return row
+
+
+def _fresh(model, column, data: dict, created: int, retrieve: Callable[[str], object]) -> dict:
+    """Return the object to apply: the payload, or Stripe's current copy when order is unsure."""
+    stored = db.session.scalar(db.select(model.version).where(column == data["id"]))
+    if stored is not None and stored == created:
+        # Two events in the same second: their order is unknown, so ask Stripe.
+        return as_dict(retrieve(data["id"]))
+    return data
+
+
+def on_subscription(data: dict, created: int) -> None:
+    """Mirror a subscription from customer.subscription.* events."""
+    client = stripe_client()
+    data = _fresh(Subscription, Subscription.stripe_subscription_id, data, created,
+                  client.v1.subscriptions.retrieve)
+    sync.subscription(data, created)
+
+
+def on_invoice(data: dict, created: int) -> None:
+    """Mirror an invoice from invoice.* events."""
+    client = stripe_client()
+    data = _fresh(Invoice, Invoice.stripe_invoice_id, data, created, client.v1.invoices.retrieve)
+    sync.invoice(data, created)
+
+
+def on_payment_method(data: dict, created: int) -> None:
+    """Mirror an attached card, or drop a detached one."""
+    client = stripe_client()
+    data = _fresh(PaymentMethod, PaymentMethod.stripe_payment_method_id, data, created,
+                  client.v1.payment_methods.retrieve)
+    sync.payment_method(data, created)
+
+
+def on_customer(data: dict, created: int) -> None:
+    """Mirror the customer's default payment method onto its account."""
+    sync.customer(data, created)
+
+
+def on_payment_intent(data: dict, created: int) -> None:
+    """Mirror the charge a payment intent just made (succeeded or failed)."""
+    charge_id = data.get("latest_charge")
+    if isinstance(charge_id, dict):
+        charge_id = charge_id.get("id")
+    if charge_id:
+        sync.charge(stripe_client().v1.charges.retrieve(charge_id), created)
+
+
+def on_charge(data: dict, created: int) -> None:
+    """Mirror a charge and the refunds it lists."""
+    client = stripe_client()
+    data = _fresh(Charge, Charge.stripe_charge_id, data, created, client.v1.charges.retrieve)
+    sync.charge(data, created)
+    for refund in (data.get("refunds") or {}).get("data") or []:
+        sync.refund(refund, created)
+
+
+def on_refund(data: dict, created: int) -> None:
+    """Mirror a refund."""
+    client = stripe_client()
+    data = _fresh(Refund, Refund.stripe_refund_id, data, created, client.v1.refunds.retrieve)
+    sync.refund(data, created)
+
+
+def on_checkout_completed(data: dict, created: int) -> None:
+    """Link the account to its customer and mirror the subscription Checkout started."""
+    sync.checkout_session(data)
+    subscription_id = data.get("subscription")
+    if isinstance(subscription_id, dict):
+        subscription_id = subscription_id.get("id")
+    if subscription_id:
+        sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id), created)
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": on_checkout_completed,
+    "customer.subscription.created": on_subscription,
+    "customer.subscription.updated": on_subscription,
+    "customer.subscription.deleted": on_subscription,
+    "customer.subscription.trial_will_end": on_subscription,
+    "invoice.created": on_invoice,
+    "invoice.finalized": on_invoice,
+    "invoice.paid": on_invoice,
+    "invoice.payment_failed": on_invoice,
+    "invoice.payment_action_required": on_invoice,
+    "invoice.voided": on_invoice,
+    "invoice.marked_uncollectible": on_invoice,
+    "payment_intent.succeeded": on_payment_intent,
+    "payment_intent.payment_failed": on_payment_intent,
+    "payment_method.attached": on_payment_method,
+    "payment_method.detached": on_payment_method,
+    "customer.updated": on_customer,
+    "charge.refunded": on_charge,
+    "refund.created": on_refund,
+    "refund.updated": on_refund,
+}
+
+
+def process_event(event_id: int) -> str:
+    """Apply one stored event in one transaction; keep failures with their error for retry."""
+    for attempt in range(CONFLICT_RETRIES):
+        row = db.session.get(WebhookEvent, event_id, with_for_update=True)
+        if row is None or row.status in ("processed", "ignored"):
+            db.session.rollback()
+            return row.status if row is not None else "missing"
+        handler = HANDLERS.get(row.type)
+        if handler is None:
+            row.transition("ignored")
+            db.session.commit()
+            return row.status
+        event = json.loads(row.payload)
+        try:
+            handler(event["data"]["object"], event["created"])
+            row.transition("processed")
+            db.session.commit()
+            return row.status
+        except (IntegrityError, OperationalError) as exc:
+            db.session.rollback()
+            # Another event for the same object inserted its row (or held its lock) first:
+            # run again, now finding and locking that row.
+            if attempt + 1 < CONFLICT_RETRIES:
+                continue
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - any handler failure is kept for retry
+            db.session.rollback()
+            error = exc
+        break
+    row = db.session.get(WebhookEvent, event_id)
+    row.transition("failed", f"{type(error).__name__}: {error}")
+    db.session.commit()
+    return row.status
+
+
+def retry_failed_events(limit: int = 100) -> dict[str, int]:
+    """Process failed (and never processed) events again, oldest first; count outcomes."""
+    query = (
+        db.select(WebhookEvent.id)
+        .where(WebhookEvent.status.in_(("failed", "pending")))
+        .order_by(WebhookEvent.stripe_created, WebhookEvent.id)
+        .limit(limit)
+    )
+    outcomes: dict[str, int] = {}
+    for event_id in list(db.session.scalars(query)):
+        status = process_event(event_id)
+        outcomes[status] = outcomes.get(status, 0) + 1
+    return outcomes
+
+
+def failed_events(limit: int = 50) -> list[WebhookEvent]:
+    """Return events whose processing failed, newest first."""
+    query = (
+        db.select(WebhookEvent)
+        .where(WebhookEvent.status == "failed")
+        .order_by(WebhookEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def ensure_sandbox_endpoint(instance_path: str) -> str:
+    """Register this portal's webhook endpoint with the embedded sandbox once; return its secret.
+
+    The secret is only shown when an endpoint is created, so it is kept in the instance
+    folder; a lock file stops several workers starting together from registering twice.
+    """
+    state_path = Path(instance_path) / "sandbox-webhook.json"
+    with (Path(instance_path) / "sandbox-webhook.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = stripe_client()
+        if state_path.exists():
+            state = json.loads(state_path.read_text())
+            try:
+                client.v1.webhook_endpoints.retrieve(state["id"])
+                return state["secret"]
+            except InvalidRequestError:
+                pass  # the sandbox was reset: register again
+        endpoint = client.v1.webhook_endpoints.create(params={
+            "url": public_base_url() + WEBHOOK_PATH,
+            "enabled_events": ["*"],
+            "description": "billing portal (embedded sandbox)",
+        })
+        state_path.write_text(json.dumps({"id": endpoint.id, "secret": endpoint.secret}))
+        os.chmod(state_path, 0o600)
+        return endpoint.secret

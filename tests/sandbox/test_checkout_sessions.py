@@ -365,3 +365,118 @@ def test_forged_form_is_refused(
     )
     assert answer.status_code == 400
     assert stripe_client.v1.customers.list().data == []
+
+
+def test_three_d_secure_redirects_through_the_challenge(
+    stripe_client: stripe.StripeClient, sandbox: Any
+) -> None:
+    widget = one_time(stripe_client, 5000, "usd")
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": widget.id, "quantity": 1}],
+            "customer_email": "auth@example.com",
+            "success_url": "https://shop.test/ok",
+        }
+    )
+    challenge = pay(sandbox, session, number="4000002500003155")
+    assert challenge.status_code == 303 and "/three_d_secure/pi_" in challenge.location
+    web = sandbox.app.test_client()
+    page = web.get(challenge.location).get_data(as_text=True)
+    assert "$50.00" in page and "ending in 3155" in page
+    secret = challenge.location.split("client_secret=")[1]
+    back = web.post(
+        challenge.location.split("?")[0], data={"client_secret": secret, "action": "complete"}
+    )
+    assert back.status_code == 303 and "redirect_status=succeeded" in back.location
+    assert f"/c/pay/{session.id}/return?payment_intent=pi_" in back.location
+    done = web.get(back.location)
+    assert done.status_code == 303 and done.location == "https://shop.test/ok"
+    completed = stripe_client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["payment_intent"]}
+    )
+    assert completed.status == "complete" and completed.payment_intent.status == "succeeded"
+    assert (
+        web.post(
+            challenge.location.split("?")[0], data={"client_secret": secret, "action": "fail"}
+        ).status_code
+        == 409
+    )
+
+
+def test_challenge_page_refuses_a_wrong_secret(
+    stripe_client: stripe.StripeClient, sandbox: Any
+) -> None:
+    intent = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+        }
+    )
+    web = sandbox.app.test_client()
+    assert web.get(f"/three_d_secure/{intent.id}?client_secret=wrong").status_code == 404
+    answer = web.post(
+        f"/three_d_secure/{intent.id}", data={"client_secret": "x", "action": "complete"}
+    )
+    assert answer.status_code == 404
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
+
+
+def test_session_expires_on_its_customers_clock(
+    stripe_client: stripe.StripeClient, sandbox: Any, price: Any
+) -> None:
+    start = int(time.time())
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": start})
+    customer = stripe_client.v1.customers.create(params={"test_clock": clock.id})
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": price.id, "quantity": 1}],
+        }
+    )
+    assert session.expires_at == start + 24 * 3600
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": start + 25 * 3600}
+    )
+    expired = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert (expired.status, expired.url) == ("expired", None)
+    assert "checkout.session.expired" in types(stripe_client)
+    page = sandbox.app.test_client().get(page_path(session))
+    assert "has expired" in page.get_data(as_text=True)
+
+
+def test_trial_card_failing_authentication_can_be_replaced(
+    stripe_client: stripe.StripeClient, sandbox: Any, price: Any
+) -> None:
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "subscription_data": {"trial_period_days": 30},
+            "customer_email": "retry@example.com",
+            "success_url": "https://shop.test/ok",
+        }
+    )
+    challenge = pay(sandbox, session, number="4000002500003155")
+    assert "/three_d_secure/seti_" in challenge.location
+    web = sandbox.app.test_client()
+    secret = challenge.location.split("client_secret=")[1]
+    back = web.post(
+        challenge.location.split("?")[0], data={"client_secret": secret, "action": "fail"}
+    )
+    assert "redirect_status=failed" in back.location
+    page = web.get(back.location).get_data(as_text=True)
+    assert "We are unable to authenticate your payment method." in page
+    assert pay(sandbox, session, number="4242424242424242").location == "https://shop.test/ok"
+    done = stripe_client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["subscription"]}
+    )
+    assert done.subscription.status == "trialing"
+    setups = stripe_client.v1.setup_intents.list(params={"customer": done.customer}).data
+    assert [s.status for s in setups] == ["succeeded"]
+    assert stripe_client.v1.customers.list(params={"email": "retry@example.com"}).data[0].id == (
+        done.customer
+    )

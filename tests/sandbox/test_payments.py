@@ -428,3 +428,16 @@ def test_payment_events(stripe_client, make_payment):
         "charge.succeeded",
         "payment_intent.created",
     ]
+
+
+def test_payment_method_of_another_customer_is_refused(stripe_client, make_customer):
+    owner, other = make_customer(), make_customer()
+    pm = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": owner.id})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        pay(stripe_client, pm.id, customer=other.id)
+    assert caught.value.param == "payment_method"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd", "confirm": True}
+        )
+    assert "missing a payment method" in caught.value.user_message

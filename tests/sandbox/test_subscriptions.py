@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import stripe
 
+from portal.sandbox.billing.engine import run_billing
 from tests.sandbox.billing_helpers import (
     customer,
     event_types,
@@ -193,3 +196,16 @@ def test_list_filters(stripe_client):
     assert [s.id for s in by_price.data] == [b.id]
     active = stripe_client.v1.subscriptions.list(params={"customer": cus.id, "status": "active"})
     assert {s.id for s in active.data} == {a.id, b.id}
+
+
+def test_engine_runs_on_real_time_before_each_request(sandbox, stripe_client):
+    cus = customer(stripe_client)
+    sub = subscribe(
+        stripe_client, cus, price(stripe_client), trial_end=int(time.time()) + 2 * 86_400
+    )
+    assert sub.status == "trialing"
+    # Under three days of trial left: trial_will_end is due at once, handled by the next request.
+    assert event_types(stripe_client, ("customer.subscription.trial",)) == [
+        "customer.subscription.trial_will_end"
+    ]
+    assert run_billing(sandbox.app) == 0

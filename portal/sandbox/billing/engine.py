@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
+
 from portal.sandbox.billing import collection, cycle, periods
 from portal.sandbox.billing import subscription_state as subs
 from portal.sandbox.billing.dunning import incomplete_expires_at
 from portal.sandbox.core.api import before_handler
-from portal.sandbox.core.context import Ctx
+from portal.sandbox.core.context import Ctx, background
 
 MAX_STEPS = 10_000
 CLOCK = "test_helpers.test_clock"
@@ -201,3 +203,9 @@ def run_due_now(ctx: Ctx) -> None:
         run_due(ctx)
     finally:
         ctx.request_id, ctx.idempotency_key = request_id, key
+
+
+def run_billing(app: Flask) -> int:
+    """Run due real-time billing work in its own transaction (for a timer, CLI or test)."""
+    with background(app) as ctx:
+        return run_due(ctx)

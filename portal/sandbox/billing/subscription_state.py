@@ -157,6 +157,13 @@ def stop_collection(ctx: Ctx, sub: dict[str, Any]) -> None:
         save_invoice(ctx, invoice)
 
 
+def _billing_mode(p: dict[str, Any]) -> dict[str, Any]:
+    # Since API 2025-09-30 new subscriptions default to flexible billing mode.
+    kind = (p.get("billing_mode") or {}).get("type") or "flexible"
+    flexible = {"proration_discounts": "included"} if kind == "flexible" else None
+    return {"type": kind, "flexible": flexible}
+
+
 def new_body(
     ctx: Ctx,
     customer: dict[str, Any],
@@ -175,7 +182,7 @@ def new_body(
         "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
         "billing_cycle_anchor": trial_end or at,
         "billing_cycle_anchor_config": None,
-        "billing_mode": {"type": "classic", "flexible": None},
+        "billing_mode": _billing_mode(p),
         "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,

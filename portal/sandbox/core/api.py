@@ -173,10 +173,10 @@ def dispatch(entry: Route, url_args: dict[str, Any]) -> Response:
         fingerprint = _fingerprint({"p": params, "e": expand_paths})
         if not entry.transaction:
             ctx = Ctx(
-                None,
+                None,  # type: ignore[arg-type]  - such handlers open their own transactions
                 params,
                 request_id=request_id,
-                config=app.config,  # type: ignore[arg-type]
+                config=app.config,
                 script_root=request.script_root,
                 api_key=key,
                 url_root=request.url_root,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from ..billing import subscription_state as subs
 from ..billing.money import round_half_up
 from ..core.context import Ctx
 from ..core.errors import StripeError
@@ -212,18 +213,38 @@ def _subscribe(ctx: Ctx, session: dict, pm: dict, customer: str) -> Outcome:
     save(ctx, session)
     if session.get("_subscription"):
         sub = subscriptions.load(ctx, session["_subscription"])
+        before = subs.snapshot(ctx.store, sub)
         sub["default_payment_method"] = pm["id"]
-        ctx.store.save(sub)
-        return _pay_invoice(ctx, session, fetch(ctx, "invoice", sub["latest_invoice"]), pm["id"])
+        subs.emit_changes(ctx, sub, before)
+        invoice = fetch(ctx, "invoice", sub["latest_invoice"])
+        return _pay_invoice(ctx, session, invoice, pm["id"])
     if session["amount_total"] == 0:
-        # A trial: save the card for the first renewal (with 3-D Secure when the card asks).
-        si = call_handler(
-            ctx, setup_intents.create_setup_intent, {"customer": customer, "usage": "off_session"}
-        )
-        session["_setup_intent"] = si["id"]
-        save(ctx, session)
-        return _confirm_setup(ctx, session, si["id"], pm)
+        # A trial: save the card for the first renewal (with 3-D Secure when the card asks);
+        # a retry after a decline or failed challenge confirms the same SetupIntent again.
+        if not session.get("_setup_intent"):
+            si = call_handler(
+                ctx,
+                setup_intents.create_setup_intent,
+                {"customer": customer, "usage": "off_session"},
+            )
+            session["_setup_intent"] = si["id"]
+            save(ctx, session)
+        return _confirm_setup(ctx, session, session["_setup_intent"], pm)
     return _start_subscription(ctx, session)
+
+
+def customer_details(email: str | None, name: str | None) -> dict:
+    """Return the session's ``customer_details`` for what the customer typed."""
+    return {
+        "address": None,
+        "business_name": None,
+        "email": email,
+        "individual_name": None,
+        "name": name,
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
 
 
 def pay(ctx: Ctx, session: dict, form: CardForm) -> Outcome:
@@ -233,16 +254,7 @@ def pay(ctx: Ctx, session: dict, form: CardForm) -> Outcome:
         email = (ctx.store.get(session["customer"], "customer") or {}).get("email") or email
     if needs_email(session) and not email:
         return Outcome(error="Your email is incomplete.", field="email")
-    session["customer_details"] = {
-        "address": None,
-        "business_name": None,
-        "email": email,
-        "individual_name": None,
-        "name": form.name.strip() or None,
-        "phone": None,
-        "tax_exempt": "none",
-        "tax_ids": [],
-    }
+    session["customer_details"] = customer_details(email, form.name.strip() or None)
     save(ctx, session)
     pm = _payment_method(ctx, form, email)
     mode = session["mode"]
@@ -250,8 +262,17 @@ def pay(ctx: Ctx, session: dict, form: CardForm) -> Outcome:
     customer = _customer(ctx, session, email, form.name.strip() or None, required)
     if mode == "subscription":
         return _subscribe(ctx, session, pm, customer or "")
+    if mode == "payment" and session["amount_total"] == 0:
+        # A promotion code covered everything: nothing to charge, as Stripe records it.
+        session["payment_status"] = "no_payment_required"
+        return finish(ctx, session)
     if mode == "setup":
-        return _confirm_setup(ctx, session, session["setup_intent"], pm)
+        si = setup_intents.load(ctx, session["setup_intent"])
+        if customer and not si.get("customer"):
+            # customer_creation=always: the card is saved to the customer made just now.
+            si["customer"] = customer
+            save(ctx, si, customer=customer)
+        return _confirm_setup(ctx, session, si["id"], pm)
     return _confirm_payment(ctx, session, pm, customer)
 
 
@@ -282,12 +303,10 @@ def finish(ctx: Ctx, session: dict) -> Outcome:
     if session.get("_subscription"):
         sub = subscriptions.load(ctx, session["_subscription"])
         session.update(subscription=sub["id"], invoice=sub.get("latest_invoice"))
-    if session["mode"] == "payment" or (
-        session["mode"] == "subscription" and session["amount_total"]
-    ):
+    if session["payment_status"] == "unpaid":
         session["payment_status"] = "paid"
     if session.get("customer_details") is None:
-        session["customer_details"] = {"email": session.get("customer_email")}
+        session["customer_details"] = customer_details(session.get("customer_email"), None)
     for entry in session.get("discounts") or []:
         if entry.get("promotion_code") and session["mode"] == "payment":
             promotion_codes.redeem(ctx, entry["promotion_code"])
@@ -332,6 +351,7 @@ def _recompute(session: dict, coupon: dict) -> None:
         discount = min(subtotal, coupon["amount_off"])
     session["total_details"]["amount_discount"] = discount
     session["amount_total"] = subtotal - discount
+    session["payment_status"] = "unpaid" if session["amount_total"] else "no_payment_required"
 
 
 def card_error_field(err: StripeError) -> str | None:

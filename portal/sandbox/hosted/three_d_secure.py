@@ -84,10 +84,12 @@ def answer_challenge(intent_id: str) -> Response:
     secret = request.form.get("client_secret", "")
     passed = request.form.get("action") == "complete"
 
-    def answer(ctx: Ctx) -> tuple[dict, str | None] | None:
+    def answer(ctx: Ctx) -> tuple[dict, str | None] | str:
         intent = _intent(ctx, intent_id)
-        if not _secret_matches(intent, secret) or intent["status"] != "requires_action":
-            return None
+        if intent is None or not _secret_matches(intent, secret):
+            return "invalid"
+        if intent["status"] != "requires_action":
+            return "done"
         action = intent.get("next_action") or {}
         return_url = (
             (action.get("redirect_to_url") or {}).get("return_url")
@@ -101,10 +103,12 @@ def answer_challenge(intent_id: str) -> Response:
         return intent, return_url
 
     result, error = run(answer)
-    if result is None:
-        return _problem(
-            error.message if error else "There is nothing left to authenticate here.", 409
-        )
+    if error is not None or result is None:
+        return _problem(error.message if error else "Something went wrong.", 400)
+    if result == "invalid":
+        return _problem("This authentication link is not valid.", 404)
+    if result == "done":
+        return _problem("There is nothing left to authenticate here.", 409)
     intent, return_url = result
     outcome = (
         "succeeded"

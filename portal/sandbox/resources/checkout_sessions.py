@@ -119,6 +119,13 @@ def load(ctx: Ctx, session_id: str) -> dict:
     return session
 
 
+def expire_due(ctx: Ctx) -> None:
+    """Expire every open session whose expires_at has passed (on its customer's clock)."""
+    for session in ctx.store.select("checkout.session", "json_extract(body, '$.status') = 'open'"):
+        if ctx.now(customer=session["customer"]) >= session["expires_at"]:
+            expire(ctx, session)
+
+
 def session_url(ctx: Ctx, session: dict) -> str:
     """Return the absolute URL of a session's hosted checkout page."""
     return f"{ctx.url_root}c/pay/{session['id']}"
@@ -354,6 +361,7 @@ def list_sessions(ctx: Ctx) -> dict:
             "customer_details": {"email": Str()},
         }
     )
+    expire_due(ctx)
     where, args = [], []
     if p.get("customer"):
         where.append("json_extract(body, '$.customer') = ?")

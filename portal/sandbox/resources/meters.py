@@ -174,6 +174,9 @@ def create_meter_event(ctx: Ctx) -> dict:
         )
     if meter is not None and meter["status"] != "active":
         raise invalid(f"The meter for event {p['event_name']} is inactive.", "event_name")
+    formula = ((meter or {}).get("default_aggregation") or {}).get("formula")
+    if value_key not in payload and formula in ("sum", "last"):
+        raise invalid(f"Missing required param: payload[{value_key}].", f"payload[{value_key}]")
     if value_key in payload:
         try:
             Decimal(payload[value_key])

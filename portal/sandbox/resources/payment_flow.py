@@ -207,10 +207,18 @@ def confirm(ctx: Ctx, pi: dict, p: dict) -> dict:
         pi["payment_method"] = payment_methods.resolve(ctx, p["payment_method"])["id"]
     if not pi.get("payment_method"):
         raise invalid(
-            "You cannot confirm this PaymentIntent because it's missing a payment "
-            "method. To confirm the PaymentIntent with cus, pass a payment_method.",
+            "You cannot confirm this PaymentIntent because it's missing a payment method. You "
+            "can either update the PaymentIntent with a payment method and then confirm it "
+            "again, or confirm it again directly with a payment method.",
             "payment_method",
             "payment_intent_unexpected_state",
+        )
+    owner = (ctx.store.get(pi["payment_method"], "payment_method") or {}).get("customer")
+    if owner and pi.get("customer") and owner != pi["customer"]:
+        raise invalid(
+            f"The provided PaymentMethod {pi['payment_method']} belongs to another Customer "
+            f"({owner}); it cannot be used for a PaymentIntent of Customer {pi['customer']}.",
+            "payment_method",
         )
     apply(pi, p, ("setup_future_usage", "receipt_email", "capture_method", "shipping"))
     decline = attempt(

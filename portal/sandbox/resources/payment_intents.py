@@ -16,7 +16,7 @@ from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str
 from . import charges, payment_methods, three_d_secure
 from .payment_flow import after_authentication, confirm, create_payment, new_intent
 
-__all__ = ["after_authentication", "create_payment", "load"]
+__all__ = ["after_authentication", "confirm", "create_payment", "load", "new_intent"]
 
 OFF_SESSION = Anything()
 UPDATE_SPEC = {

@@ -58,6 +58,7 @@ CREATE_SPEC = {
     "trial_period_days": Int(minimum=0),
     "currency": Str(),
     "trial_from_plan": Bool(),
+    "billing_mode": {"type": Str(("classic", "flexible"))},
 }
 UPDATE_SPEC = {
     **COMMON_SPEC,

@@ -19,7 +19,10 @@
 
   if (window.Stripe && window.Stripe.sandbox) { return; }
 
-  var script = document.currentScript;
+  // currentScript is null when this runs from a module or a later callback; then the last
+  // script whose src ends in /v3/ is this one.
+  var script = document.currentScript || Array.prototype.slice.call(document.scripts)
+    .filter(function (s) { return /\/v3\/?(?:[?#].*)?$/.test(s.src); }).pop();
   var SRC = (script && script.src) || '';
   var ROOT = SRC.replace(/v3\/?(?:[?#].*)?$/, '');
   var ORIGIN = new URL(ROOT, window.location.href).origin;

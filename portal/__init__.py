@@ -16,11 +16,29 @@ from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
-    "object-src 'none'"
-)
+CSP_BASE = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "object-src": ["'none'"],
+}
+
+
+def content_security_policy(config) -> str:
+    """Return the CSP header: 'self' plus exactly what the Stripe mode needs."""
+    from portal.services.stripe_client import stripe_csp_sources
+
+    extra = stripe_csp_sources(config)
+    return "; ".join(
+        " ".join([directive, *sources, *extra.get(directive, [])])
+        for directive, sources in CSP_BASE.items()
+    )
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -136,10 +154,12 @@ def register_extensions(app: Flask) -> None:
         """Load the signed-in user for Flask-Login."""
         return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
+    csp = content_security_policy(app.config)
+
     @app.after_request
     def security_headers(response):
         """Add the headers every response carries."""
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -3,6 +3,11 @@ the app, a client, and builders for users and signed-in sessions."""
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,7 +18,7 @@ from portal.config import normalise_database_url
 from portal.extensions import db, limiter
 from portal.models import Role, User
 from portal.services.accounts import create_staff_user, register_customer
-from tests.factories import DEFAULT_PASSWORD, csrf_from
+from tests.factories import DEFAULT_PASSWORD, csrf_from, free_port, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +136,72 @@ def deliver_webhooks(app):
         return deliver_due(app.extensions["stripe_sandbox"])
 
     return deliver
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+LOGIN_LINE = re.compile(r"^\s+(customer|admin|auditor)\s+(\S+)\s+(\S+)$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Return a headless Debian Chromium driven by Playwright, or skip with how to get one."""
+    if not os.path.exists(CHROMIUM):
+        skip_or_fail("Chromium is not installed: run `apt-get install chromium` to enable "
+                     "browser tests", "REQUIRE_BROWSER")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("Playwright is missing: pip install -e '.[test]'", "REQUIRE_BROWSER")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory):
+    """Start `flask --app app start` on a free port with its own instance folder."""
+    instance = tmp_path_factory.mktemp("live-instance")
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("STRIPE_", "DATABASE_URL", "REDIS_URL", "PORTAL_"))}
+    env["INSTANCE_PATH"] = str(instance)
+    log_path = instance / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "start", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            pytest.fail(f"portal did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    output = log_path.read_text()
+    logins = {role: (email, password) for role, email, password in LOGIN_LINE.findall(output)}
+    yield {"url": base, "logins": logins, "output": output}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def page(chromium):
+    """Return a fresh browser page (its own cookies)."""
+    context = chromium.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

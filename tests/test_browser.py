@@ -1,95 +1,11 @@
 """The portal started the way README says, driven by real headless Chromium."""
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-from tests.factories import free_port, skip_or_fail
+from tests.factories import sign_in
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
-LOGIN_LINE = re.compile(r"^\s+(customer|admin|auditor)\s+(\S+)\s+(\S+)$", re.MULTILINE)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Return a headless Debian Chromium driven by Playwright, or skip with how to get one."""
-    if not os.path.exists(CHROMIUM):
-        skip_or_fail("Chromium is not installed: run `apt-get install chromium` to enable "
-                     "browser tests", "REQUIRE_BROWSER")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("Playwright is missing: pip install -e '.[test]'", "REQUIRE_BROWSER")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory):
-    """Start `flask --app app start` on a free port with its own instance folder."""
-    instance = tmp_path_factory.mktemp("live-instance")
-    port = free_port()
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("STRIPE_", "DATABASE_URL", "REDIS_URL", "PORTAL_"))}
-    env["INSTANCE_PATH"] = str(instance)
-    log_path = instance / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "start", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            pytest.fail(f"portal did not start:\n{log_path.read_text()}")
-        time.sleep(0.2)
-    output = log_path.read_text()
-    logins = {role: (email, password) for role, email, password in LOGIN_LINE.findall(output)}
-    yield {"url": base, "logins": logins, "output": output}
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.fixture
-def page(chromium):
-    """Return a fresh browser page (its own cookies)."""
-    context = chromium.new_context()
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def sign_in(page, base: str, email: str, password: str) -> None:
-    """Sign in through the login form."""
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_start_prints_url_and_demo_logins(portal):

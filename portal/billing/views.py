@@ -1,27 +1,211 @@
-"""The customer's billing overview and the plan list."""
+"""The customer's billing overview, plans, Checkout and subscription changes."""
 from __future__ import annotations
 
-from flask import render_template, request
-from flask_login import current_user, login_required
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from portal.auth.decorators import customer_required
 from portal.billing import bp
+from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
 from portal.services.catalog import list_plans
+from portal.services.checkout import CheckoutRefused, live_subscription, start_checkout
+from portal.services.invoices import (
+    InvoicePaymentRefused,
+    open_invoice,
+    pay_invoice,
+    recent_invoices,
+)
+from portal.services.stripe_client import StripeError, publishable_key, stripe_js_url
+from portal.services.subscriptions import (
+    SubscriptionChangeRefused,
+    cancel_at_period_end,
+    change_plan,
+    proration_preview,
+    resume,
+    summarize,
+)
+
+
+def _stripe_failure(exc: StripeError) -> str:
+    """Return a message for people about a Stripe error."""
+    return getattr(exc, "user_message", None) or "Stripe could not complete that request."
 
 
 @bp.route("/")
 @customer_required
 def dashboard():
-    """Show the account's billing overview."""
-    return render_template("billing/dashboard.html", account=current_user.account)
+    """Show the account's plan, status, next invoice and recent invoices."""
+    account = current_user.account
+    return render_template(
+        "billing/dashboard.html",
+        account=account,
+        summary=summarize(live_subscription(account)),
+        unpaid=open_invoice(account),
+        invoices=recent_invoices(account),
+        cancel_form=CancelForm(),
+        action_form=ActionForm(),
+    )
 
 
 @bp.route("/plans")
-@login_required
+@customer_required
 def plans():
-    """List the plans with monthly or yearly prices."""
+    """List the plans with monthly or yearly prices, the current one marked."""
     interval = request.args.get("interval", "month")
     if interval not in ("month", "year"):
         interval = "month"
     template = "_partials/plan_cards.html" if request.htmx else "billing/plans.html"
-    return render_template(template, plans=list_plans(), interval=interval)
+    return render_template(template, plans=list_plans(), interval=interval,
+                           subscription=live_subscription(current_user.account),
+                           plan_form=PlanForm())
+
+
+@bp.route("/checkout", methods=["POST"])
+@customer_required
+def checkout():
+    """Send the customer to Stripe Checkout for the chosen plan."""
+    form = PlanForm()
+    if not form.validate_on_submit():
+        abort(400)
+    # Stripe fills in {CHECKOUT_SESSION_ID}; url_for would escape the braces.
+    success = url_for("billing.checkout_success", _external=True)
+    success += "?session_id={CHECKOUT_SESSION_ID}"
+    try:
+        url = start_checkout(current_user.account, form.lookup_key.data, success,
+                             url_for("billing.checkout_cancel", _external=True))
+    except CheckoutRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("billing.plans"), 303)
+    except StripeError as exc:
+        flash(_stripe_failure(exc), "error")
+        return redirect(url_for("billing.plans"), 303)
+    return redirect(url, 303)
+
+
+@bp.route("/checkout/success")
+@customer_required
+def checkout_success():
+    """Wait for the webhook that provisions the subscription (the query string proves nothing)."""
+    return render_template("billing/checkout_success.html",
+                           subscription=live_subscription(current_user.account))
+
+
+@bp.route("/checkout/status")
+@customer_required
+def checkout_status():
+    """Return the activation state as a fragment; htmx polls it until it is active."""
+    return render_template("_partials/activation.html",
+                           subscription=live_subscription(current_user.account))
+
+
+@bp.route("/checkout/cancel")
+@customer_required
+def checkout_cancel():
+    """Come back from an abandoned Checkout."""
+    flash("Checkout was cancelled; nothing was charged.", "info")
+    return redirect(url_for("billing.plans"))
+
+
+@bp.route("/subscription/preview", methods=["POST"])
+@customer_required
+def preview_change():
+    """Show what a plan change bills now, before the customer confirms it."""
+    form = PlanForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        preview = proration_preview(current_user.account, form.lookup_key.data)
+    except SubscriptionChangeRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("billing.plans"), 303)
+    except StripeError as exc:
+        flash(_stripe_failure(exc), "error")
+        return redirect(url_for("billing.plans"), 303)
+    confirm = ConfirmChangeForm(lookup_key=form.lookup_key.data,
+                                proration_date=preview.proration_date)
+    return render_template("billing/change_preview.html", preview=preview, form=confirm,
+                           subscription=live_subscription(current_user.account))
+
+
+@bp.route("/subscription/change", methods=["POST"])
+@customer_required
+def confirm_change():
+    """Apply a previewed plan change with the same proration time."""
+    form = ConfirmChangeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        subscription = change_plan(current_user.account, form.lookup_key.data,
+                                   form.proration_date.data)
+    except SubscriptionChangeRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("billing.plans"), 303)
+    except StripeError as exc:
+        flash(_stripe_failure(exc), "error")
+        return redirect(url_for("billing.dashboard"), 303)
+    if subscription.status == "past_due":
+        flash("Your plan changed, but the payment did not go through: pay the open invoice.",
+              "error")
+    else:
+        flash("Your plan has changed.", "success")
+    return redirect(url_for("billing.dashboard"), 303)
+
+
+@bp.route("/subscription/cancel", methods=["POST"])
+@customer_required
+def cancel_subscription():
+    """Cancel at the end of the current period."""
+    form = CancelForm()
+    if not form.validate_on_submit():
+        flash("Please check the cancellation form.", "error")
+        return redirect(url_for("billing.dashboard"), 303)
+    try:
+        subscription = cancel_at_period_end(current_user.account, form.feedback.data or None,
+                                            form.comment.data or None)
+    except (SubscriptionChangeRefused, StripeError) as exc:
+        flash(str(exc) if isinstance(exc, ValueError) else _stripe_failure(exc), "error")
+        return redirect(url_for("billing.dashboard"), 303)
+    end = subscription.current_period_end
+    flash(f"Your subscription ends on {end:%d %B %Y}. You can resume it until then."
+          if end else "Your subscription will end at the end of the period.", "success")
+    return redirect(url_for("billing.dashboard"), 303)
+
+
+@bp.route("/subscription/resume", methods=["POST"])
+@customer_required
+def resume_subscription():
+    """Keep the subscription renewing after all."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        resume(current_user.account)
+    except (SubscriptionChangeRefused, StripeError) as exc:
+        flash(str(exc) if isinstance(exc, ValueError) else _stripe_failure(exc), "error")
+    else:
+        flash("Your subscription will renew as before.", "success")
+    return redirect(url_for("billing.dashboard"), 303)
+
+
+@bp.route("/invoices/<invoice_id>/pay", methods=["POST"])
+@customer_required
+def pay(invoice_id: str):
+    """Pay an open invoice now; 3-D Secure continues in the browser through Stripe.js."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        result = pay_invoice(current_user.account, invoice_id)
+    except InvoicePaymentRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("billing.dashboard"), 303)
+    except StripeError as exc:
+        flash(_stripe_failure(exc), "error")
+        return redirect(url_for("billing.dashboard"), 303)
+    if result.paid:
+        flash("Thank you: the invoice is paid.", "success")
+        return redirect(url_for("billing.dashboard"), 303)
+    if result.client_secret:
+        return render_template("billing/authenticate_payment.html", invoice=result.invoice,
+                               client_secret=result.client_secret,
+                               stripe_js=stripe_js_url(), publishable_key=publishable_key())
+    flash(result.message, "error")
+    return redirect(url_for("billing.dashboard"), 303)

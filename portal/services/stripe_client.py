@@ -74,9 +74,12 @@ class InProcessHTTPClient(stripe.HTTPClient):
         super().__init__()
         self._wsgi_app = wsgi_app
         self._base_url = base_url
+        # How many API requests went out: operators and tests can see what a page cost.
+        self.requests_sent = 0
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
         """Send one API request to the WSGI app and return (body, status, headers)."""
+        self.requests_sent += 1
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         client = Client(self._wsgi_app)
@@ -107,9 +110,11 @@ def build_client(app: Flask) -> stripe.StripeClient:
             with app.app_context():
                 return public_base_url()
 
+        http_client = app.extensions["stripe_http_client"] = InProcessHTTPClient(
+            sandbox.wsgi_app, base_url)
         return stripe.StripeClient(
             SANDBOX_SECRET_KEY,
-            http_client=InProcessHTTPClient(sandbox.wsgi_app, base_url),
+            http_client=http_client,
             base_addresses={"api": "http://sandbox.invalid"},
             max_network_retries=0,
         )
@@ -148,3 +153,25 @@ def as_dict(obj) -> dict:
     if isinstance(obj, stripe.StripeObject):
         return obj.to_dict(recursive=True)
     return dict(obj)
+
+
+def stripe_csp_sources(config: Mapping) -> dict[str, list[str]]:
+    """Return what Stripe.js, Elements and Checkout need beyond 'self', per CSP directive.
+
+    The embedded sandbox is served from this origin, so it needs nothing more. With Stripe,
+    the sources are the ones Stripe documents for Stripe.js and Elements, plus Checkout's
+    host as a form target (the subscribe form redirects there).
+    """
+    if stripe_mode(config) == "sandbox":
+        return {}
+    sources = {
+        "script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
+        "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com",
+                      "https://hooks.stripe.com"],
+        "connect-src": ["https://api.stripe.com"],
+        "form-action": ["https://checkout.stripe.com"],
+    }
+    if config.get("STRIPE_API_BASE"):
+        parts = urlsplit(config["STRIPE_API_BASE"])
+        sources["form-action"].append(f"{parts.scheme}://{parts.netloc}")
+    return sources

@@ -146,7 +146,7 @@ def _invoice_subscription_id(data: dict) -> str | None:
     return _id(details.get("subscription")) or _id(data.get("subscription"))
 
 
-def _invoice_lines(data: dict) -> list[dict]:
+def invoice_lines(data: dict) -> list[dict]:
     """Return the invoice lines in the shape the portal shows and prints."""
     lines = []
     for line in (data.get("lines") or {}).get("data") or []:
@@ -201,7 +201,7 @@ def invoice(obj, version: int | None = None) -> Invoice:
     row.next_payment_attempt = _time(data.get("next_payment_attempt"))
     row.hosted_invoice_url = data.get("hosted_invoice_url")
     row.invoice_pdf = data.get("invoice_pdf")
-    row.lines = _invoice_lines(data)
+    row.lines = invoice_lines(data)
     row.stripe_created = _time(data["created"])
     # Added last: an earlier autoflush would insert a half-filled row.
     db.session.add(row)

@@ -1,0 +1,100 @@
+"""The customer's cards: list, add through Stripe Elements, make default, remove."""
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.auth.decorators import customer_required
+from portal.billing import bp
+from portal.billing.forms import ActionForm
+from portal.services.checkout import live_subscription
+from portal.services.payment_methods import (
+    PaymentMethodRefused,
+    confirm_setup,
+    create_setup_intent,
+    list_cards,
+    remove_card,
+    set_default,
+)
+from portal.services.stripe_client import StripeError, publishable_key, stripe_js_url
+
+
+@bp.route("/payment-methods")
+@customer_required
+def payment_methods():
+    """List the account's cards and offer a form to add one."""
+    account = current_user.account
+    subscription = live_subscription(account)
+    return render_template(
+        "billing/payment_methods.html",
+        cards=list_cards(account),
+        default_id=account.default_payment_method_id,
+        currency=subscription.currency if subscription else "usd",
+        action_form=ActionForm(),
+        stripe_js=stripe_js_url(),
+        publishable_key=publishable_key(),
+    )
+
+
+@bp.route("/payment-methods/setup-intent", methods=["POST"])
+@customer_required
+def setup_intent():
+    """Create a SetupIntent for the card the customer is entering; answer its client secret."""
+    try:
+        secret = create_setup_intent(current_user.account)
+    except StripeError as exc:
+        return jsonify(error=getattr(exc, "user_message", None) or "Stripe is unavailable."), 502
+    return jsonify(client_secret=secret)
+
+
+@bp.route("/payment-methods/confirm", methods=["POST"])
+@customer_required
+def confirm_card():
+    """Record the card Stripe.js just saved."""
+    payload = request.get_json(silent=True) or {}
+    setup_intent_id = payload.get("setup_intent")
+    if not isinstance(setup_intent_id, str) or not setup_intent_id.startswith("seti_"):
+        return jsonify(error="setup_intent is required"), 400
+    try:
+        card = confirm_setup(current_user.account, setup_intent_id,
+                             make_default=bool(payload.get("make_default")))
+    except PaymentMethodRefused as exc:
+        return jsonify(error=str(exc)), 400
+    except StripeError as exc:
+        return jsonify(error=getattr(exc, "user_message", None) or "Stripe is unavailable."), 502
+    flash(f"{card.brand.title()} ending in {card.last4} was added.", "success")
+    return jsonify(payment_method=card.stripe_payment_method_id)
+
+
+@bp.route("/payment-methods/<payment_method_id>/default", methods=["POST"])
+@customer_required
+def make_default(payment_method_id: str):
+    """Make a card the default for the customer and its subscriptions."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        set_default(current_user.account, payment_method_id)
+    except PaymentMethodRefused as exc:
+        flash(str(exc), "error")
+    except StripeError as exc:
+        flash(getattr(exc, "user_message", None) or "Stripe could not do that.", "error")
+    else:
+        flash("Default card changed.", "success")
+    return redirect(url_for("billing.payment_methods"), 303)
+
+
+@bp.route("/payment-methods/<payment_method_id>/remove", methods=["POST"])
+@customer_required
+def remove(payment_method_id: str):
+    """Remove a card (never the last one while a paid subscription needs it)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        remove_card(current_user.account, payment_method_id)
+    except PaymentMethodRefused as exc:
+        flash(str(exc), "error")
+    except StripeError as exc:
+        flash(getattr(exc, "user_message", None) or "Stripe could not do that.", "error")
+    else:
+        flash("Card removed.", "success")
+    return redirect(url_for("billing.payment_methods"), 303)

@@ -1,0 +1,88 @@
+"""Invoices from the mirror, and paying an open one (3-D Secure through Stripe.js)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.extensions import db
+from portal.models import Account, Invoice
+from portal.services import sync
+from portal.services.stripe_client import CardError, as_dict, stripe_client
+
+
+class InvoicePaymentRefused(ValueError):
+    """Raised when an invoice cannot be paid from the portal."""
+
+
+@dataclass
+class InvoicePayment:
+    """How paying an invoice went: paid, or a client secret for the browser to finish."""
+
+    invoice: Invoice
+    paid: bool
+    client_secret: str | None = None
+    message: str | None = None
+
+
+def recent_invoices(account: Account, limit: int = 12) -> list[Invoice]:
+    """Return the account's invoices, newest first (drafts left out)."""
+    query = (db.select(Invoice)
+             .where(Invoice.account_id == account.id, Invoice.status != "draft")
+             .order_by(Invoice.stripe_created.desc(), Invoice.id.desc()).limit(limit))
+    return list(db.session.scalars(query))
+
+
+def open_invoice(account: Account) -> Invoice | None:
+    """Return the account's oldest unpaid open invoice, if any."""
+    query = (db.select(Invoice)
+             .where(Invoice.account_id == account.id, Invoice.status == "open",
+                    Invoice.amount_remaining > 0)
+             .order_by(Invoice.stripe_created).limit(1))
+    return db.session.scalar(query)
+
+
+def account_invoice(account: Account, stripe_invoice_id: str) -> Invoice:
+    """Return an invoice of this account or refuse."""
+    invoice = db.session.scalar(db.select(Invoice).where(
+        Invoice.stripe_invoice_id == stripe_invoice_id, Invoice.account_id == account.id))
+    if invoice is None:
+        raise InvoicePaymentRefused("That invoice is not on this account.")
+    return invoice
+
+
+def _intent_of(client, stripe_invoice_id: str) -> dict | None:
+    """Return the newest payment intent Stripe recorded for an invoice."""
+    payments = client.v1.invoice_payments.list(params={
+        "invoice": stripe_invoice_id, "limit": 1, "expand": ["data.payment.payment_intent"]})
+    for payment in payments.data:
+        intent = (as_dict(payment).get("payment") or {}).get("payment_intent")
+        if isinstance(intent, dict):
+            return intent
+        if isinstance(intent, str):
+            return as_dict(client.v1.payment_intents.retrieve(intent))
+    return None
+
+
+def pay_invoice(account: Account, stripe_invoice_id: str) -> InvoicePayment:
+    """Try the default card on an open invoice; hand 3-D Secure to the browser when asked."""
+    invoice = account_invoice(account, stripe_invoice_id)
+    if invoice.status != "open":
+        raise InvoicePaymentRefused("This invoice is not waiting for payment.")
+    client = stripe_client()
+    message = None
+    try:
+        paid = client.v1.invoices.pay(
+            stripe_invoice_id, params={"off_session": False},
+            options={"idempotency_key": f"pay-{stripe_invoice_id}-{invoice.attempt_count}"})
+        invoice = sync.invoice(paid)
+        db.session.commit()
+        if paid.status == "paid":
+            return InvoicePayment(invoice=invoice, paid=True)
+    except CardError as exc:
+        message = exc.user_message or "Your card was declined."
+    intent = _intent_of(client, stripe_invoice_id)
+    if intent and intent.get("status") == "requires_action":
+        return InvoicePayment(invoice=invoice, paid=False, client_secret=intent["client_secret"])
+    refreshed = sync.invoice(client.v1.invoices.retrieve(stripe_invoice_id))
+    db.session.commit()
+    return InvoicePayment(invoice=refreshed, paid=refreshed.status == "paid",
+                          message=message or "The payment did not go through.")

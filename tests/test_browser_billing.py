@@ -1,0 +1,127 @@
+"""Customers buy, change, cancel and resume plans and manage cards, in headless Chromium,
+against the portal started as README says (embedded sandbox, webhooks on)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import stripe as stripe_sdk
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def api(portal):
+    """Return a StripeClient talking to the live portal's sandbox over HTTP."""
+    return stripe_sdk.StripeClient("sk_test_browser_checks",
+                                   base_addresses={"api": portal["url"] + "/_stripe"},
+                                   max_network_retries=0)
+
+
+def register(page, base: str, email: str) -> None:
+    """Create an account through the registration form."""
+    page.goto(f"{base}/auth/register")
+    page.get_by_label("Company or account name").fill(f"{email.split('@')[0]} Ltd")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("a long browser password")
+    page.get_by_label("Repeat password").fill("a long browser password")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{base}/billing/")
+
+
+def pay_on_checkout(page, card: str) -> None:
+    """Fill the hosted Checkout page with a test card and pay."""
+    page.get_by_label("Card number").fill(card)
+    page.get_by_label("Expiration (MM / YY)").fill("12 / 34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Cardholder name").fill("Browser Tester")
+    page.locator("#submit").click()
+
+
+def buy(page, base: str, plan: str, interval: str) -> None:
+    """Choose a plan on the plans page and complete Checkout with 4242 4242 4242 4242."""
+    page.goto(f"{base}/billing/plans?interval={interval}")
+    page.locator(f"[data-plan={plan}] button").click()
+    page.wait_for_url(re.compile(r".*/_stripe/c/pay/.*"))
+    pay_on_checkout(page, "4242 4242 4242 4242")
+    page.wait_for_url(re.compile(r".*/billing/checkout/success.*"))
+    page.locator("#activation[data-state=active]").wait_for(timeout=15_000)
+
+
+def customer_of(api, email: str):
+    """Return the Stripe customer the portal made for an email."""
+    found = api.v1.customers.search(params={"query": f"email:'{email}'"}).data
+    assert len(found) == 1
+    return found[0]
+
+
+def test_new_user_buys_pro_yearly_on_hosted_checkout(portal, page, api):
+    base = portal["url"]
+    register(page, base, "yearly@example.com")
+    buy(page, base, "pro", "year")
+    assert "Your subscription is active" in page.locator("#activation").inner_text()
+    page.get_by_role("link", name="Go to billing").click()
+    plan = page.locator("#plan").inner_text()
+    assert "Pro" in plan and "$490.00 / year" in plan and "active" in plan
+    customer = customer_of(api, "yearly@example.com")
+    subscriptions = api.v1.subscriptions.list(params={"customer": customer.id}).data
+    assert [s.status for s in subscriptions] == ["active"]
+    assert subscriptions[0]["items"].data[0].price.lookup_key == "pro_year"
+    invoices = api.v1.invoices.list(params={"customer": customer.id}).data
+    assert [(i.status, i.amount_paid) for i in invoices] == [("paid", 49000)]
+    events = {event.type for event in api.v1.events.list(params={"limit": 100}).data}
+    assert {"checkout.session.completed", "customer.subscription.created",
+            "invoice.paid"} <= events
+
+
+def test_upgrade_card_cancel_and_resume(portal, page, api):
+    base = portal["url"]
+    register(page, base, "journey@example.com")
+    buy(page, base, "pro", "month")
+    customer = customer_of(api, "journey@example.com")
+
+    # Upgrade to yearly: the preview's amount due equals the invoice the change bills.
+    page.goto(f"{base}/billing/plans?interval=year")
+    page.locator("[data-plan=pro] button").click()
+    page.wait_for_url(f"{base}/billing/subscription/preview")
+    previewed = int(page.locator("[data-amount-due]").get_attribute("data-amount-due"))
+    assert previewed > 0
+    page.get_by_role("button", name=re.compile("Confirm and pay")).click()
+    page.wait_for_url(f"{base}/billing/")
+    assert page.get_by_text("Your plan has changed.").is_visible()
+    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
+    latest = api.v1.invoices.retrieve(subscription.latest_invoice)
+    assert latest.amount_due == previewed and latest.status == "paid"
+    assert "$490.00 / year" in page.locator("#plan").inner_text()
+
+    # A 3-D Secure card through Elements, made the default.
+    page.goto(f"{base}/billing/payment-methods")
+    frame = page.frame_locator("#payment-element iframe")
+    frame.get_by_label("Card number").fill("4000 0025 0000 3155")
+    frame.get_by_label(re.compile("Expir")).fill("12 / 34")
+    frame.get_by_label("Security code").fill("123")
+    page.get_by_label("Make this my default card").check()
+    page.get_by_role("button", name="Save card").click()
+    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
+    challenge.get_by_role("button", name="Complete").click()
+    page.get_by_text("Visa ending in 3155 was added.").wait_for(timeout=15_000)
+    row = page.locator("#cards tr", has_text="3155")
+    assert "Default" in row.inner_text()
+    customer = api.v1.customers.retrieve(customer.id)
+    default = customer.invoice_settings.default_payment_method
+    assert api.v1.payment_methods.retrieve(default).card.last4 == "3155"
+    subscription = api.v1.subscriptions.retrieve(subscription.id)
+    assert subscription.default_payment_method == default
+
+    # Cancel at period end with a reason, then resume.
+    page.goto(f"{base}/billing/")
+    page.get_by_text("Cancel subscription").click()
+    page.get_by_label("Why are you leaving? (optional)").select_option("too_expensive")
+    page.get_by_role("button", name="Cancel at period end").click()
+    assert page.get_by_text("You can resume it until then.").is_visible()
+    remote = api.v1.subscriptions.retrieve(subscription.id)
+    assert remote.cancel_at_period_end is True
+    assert remote.cancellation_details.feedback == "too_expensive"
+    page.get_by_role("button", name="Resume subscription").click()
+    assert page.get_by_text("Your subscription will renew as before.").is_visible()
+    assert api.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False

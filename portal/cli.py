@@ -18,7 +18,7 @@ from portal.sandbox.cli import sandbox_cli
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
-from portal.services.jobs import event_queue
+from portal.services.jobs import close_worker_apps, event_queue
 from portal.services.stripe_client import payments_configured, stripe_mode
 from portal.services.webhooks import retry_failed_events
 
@@ -158,7 +158,10 @@ def worker_command(burst: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: events are processed inline")
     queue = event_queue(current_app.config)
-    Worker([queue], connection=queue.connection).work(burst=burst)
+    try:
+        Worker([queue], connection=queue.connection).work(burst=burst)
+    finally:
+        close_worker_apps()
 
 
 commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli]

@@ -125,12 +125,15 @@ def unreachable_stripe_app(app, database_url, tmp_path):
     from portal import create_app
     from tests.factories import free_port
 
-    return create_app({
+    down = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "PORTAL_ENV": "testing",
         "SECRET_KEY": "x", "STRIPE_SECRET_KEY": "sk_test_down",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_down", "STRIPE_WEBHOOK_SECRET": "whsec_down",
         "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}", "WEBHOOK_PROCESSING": "inline",
     })
+    yield down
+    with down.app_context():
+        db.engine.dispose()
 
 
 def paid_charge(stripe, account) -> tuple[str, dict]:
@@ -196,7 +199,7 @@ def test_events_are_processed_by_rq_workers_when_redis_is_set(app, client, make_
 
     from rq import SimpleWorker
 
-    from portal.services.jobs import event_queue
+    from portal.services.jobs import close_worker_apps, event_queue
     from tests.factories import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")
@@ -216,7 +219,10 @@ def test_events_are_processed_by_rq_workers_when_redis_is_set(app, client, make_
     response = post_event(client, app, body)
     assert response.get_json()["status"] == "queued"
     assert db.session.scalar(db.select(WebhookEvent.status)) == "pending"
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    try:
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    finally:
+        close_worker_apps()
     db.session.expire_all()
     assert db.session.scalar(db.select(WebhookEvent.status)) == "processed"
     assert db.session.get(Account, user.account_id).default_payment_method_id == "pm_rq"

@@ -46,3 +46,13 @@ def run_event(event_id: int) -> str:
         app = _worker_apps[key] = create_app()
     with app.app_context():
         return process_event(event_id)
+
+
+def close_worker_apps() -> None:
+    """Release the database connections of the apps this worker process built."""
+    from portal.extensions import db
+
+    while _worker_apps:
+        _key, app = _worker_apps.popitem()
+        with app.app_context():
+            db.engine.dispose()

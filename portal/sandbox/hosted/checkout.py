@@ -13,8 +13,6 @@ from ..resources.checkout_sessions import load
 from . import bp, checkout_flow
 from .pages import money, page, run
 
-INTERVALS = {"day": "day", "week": "week", "month": "month", "year": "year"}
-
 
 def _load(session_id: str) -> dict | None:
     """Return the session (expired when its time has passed), or None when there is none."""
@@ -28,7 +26,7 @@ def _interval_text(price: dict) -> str:
     if not recurring:
         return ""
     count = int(recurring.get("interval_count") or 1)
-    unit = INTERVALS.get(recurring["interval"], recurring["interval"])
+    unit = recurring["interval"]
     return f"per {unit}" if count == 1 else f"every {count} {unit}s"
 
 

@@ -221,15 +221,16 @@ def _subscribe(ctx: Ctx, session: dict, pm: dict, customer: str) -> Outcome:
     if session["amount_total"] == 0:
         # A trial: save the card for the first renewal (with 3-D Secure when the card asks);
         # a retry after a decline or failed challenge confirms the same SetupIntent again.
-        if not session.get("_setup_intent"):
+        # Stripe shows this SetupIntent as the session's setup_intent.
+        if not session.get("setup_intent"):
             si = call_handler(
                 ctx,
                 setup_intents.create_setup_intent,
                 {"customer": customer, "usage": "off_session"},
             )
-            session["_setup_intent"] = si["id"]
+            session["setup_intent"] = si["id"]
             save(ctx, session)
-        return _confirm_setup(ctx, session, session["_setup_intent"], pm)
+        return _confirm_setup(ctx, session, session["setup_intent"], pm)
     return _start_subscription(ctx, session)
 
 
@@ -249,6 +250,12 @@ def customer_details(email: str | None, name: str | None) -> dict:
 
 def pay(ctx: Ctx, session: dict, form: CardForm) -> Outcome:
     """Handle one submission of the payment form."""
+    if session["status"] != "open":
+        # A second submission that queued behind the one that completed (or expired) it.
+        return Outcome(
+            redirect=success_url(session) if session["status"] == "complete" else None,
+            error=None if session["status"] == "complete" else "This session has expired.",
+        )
     email = session.get("customer_email") or form.email.strip() or None
     if session.get("customer"):
         email = (ctx.store.get(session["customer"], "customer") or {}).get("email") or email
@@ -288,8 +295,8 @@ def resume(ctx: Ctx, session: dict) -> Outcome:
         sub = subscriptions.load(ctx, session["_subscription"])
         invoice = fetch(ctx, "invoice", sub["latest_invoice"])
         return _after_intent(ctx, session, payment_intents.load(ctx, invoice["_payment_intent"]))
-    if session.get("_setup_intent"):
-        si = setup_intents.load(ctx, session["_setup_intent"])
+    if session.get("setup_intent"):
+        si = setup_intents.load(ctx, session["setup_intent"])
         if si["status"] == "succeeded":
             return _start_subscription(ctx, session)
         return _after_intent(ctx, session, si)

@@ -63,7 +63,8 @@ def challenge_page(intent_id: str) -> Response:
     if intent is None or not _secret_matches(intent, secret):
         return _problem("This authentication link is not valid.", 404)
     if intent["status"] != "requires_action":
-        return _problem("There is nothing left to authenticate here.", 409)
+        # Answered already (a reload, a second tab): tell Stripe.js so its modal closes.
+        return _finished(intent)
     amount = (
         money(intent["amount"], intent["currency"]) if intent["object"] == "payment_intent" else ""
     )
@@ -110,11 +111,7 @@ def answer_challenge(intent_id: str) -> Response:
     if result == "done":
         return _problem("There is nothing left to authenticate here.", 409)
     intent, return_url = result
-    outcome = (
-        "succeeded"
-        if intent["status"] in ("succeeded", "requires_capture", "processing")
-        else "failed"
-    )
+    outcome = _outcome(intent)
     if return_url:
         prefix = "payment_intent" if intent["object"] == "payment_intent" else "setup_intent"
         return redirect(
@@ -128,6 +125,19 @@ def answer_challenge(intent_id: str) -> Response:
             ),
             303,
         )
+    return _finished(intent)
+
+
+def _outcome(intent: dict) -> str:
+    """Return Stripe's redirect_status for an intent after its challenge."""
+    done = intent["status"] in ("succeeded", "requires_capture", "processing")
+    return "succeeded" if done else "failed"
+
+
+def _finished(intent: dict) -> Response:
+    """Render the page that tells a Stripe.js modal the challenge is over."""
     return page(
-        render_template("hosted/three_d_secure_done.html", intent_id=intent["id"], outcome=outcome)
+        render_template(
+            "hosted/three_d_secure_done.html", intent_id=intent["id"], outcome=_outcome(intent)
+        )
     )

@@ -29,6 +29,12 @@
     submit.dataset.label = submit.textContent;
     submit.textContent = 'Processing…';
   });
+  // After a refused attempt, put the person where the problem is; the alert is read out.
+  var error = document.getElementById('form-error');
+  if (error && error.textContent.trim()) {
+    var invalid = form.querySelector('[aria-invalid="true"]') || number;
+    invalid.focus();
+  }
   // Coming back through the browser's history must not leave the button stuck.
   window.addEventListener('pageshow', function () {
     if (submit.dataset.label) { submit.textContent = submit.dataset.label; }

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import stripe
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+from tests.sandbox.fixture_reference import REFERENCE
+
 DAY = 86_400
 
 
 def fixture_keys(object_type: str) -> set[str]:
     """Return the top-level keys of Stripe's published example of an object type."""
-    resources = json.loads(FIXTURES.read_text())["resources"]
-    return set(resources[object_type])
+    return REFERENCE[object_type]
 
 
 def price(

@@ -1,32 +1,26 @@
 """Every object the sandbox serves carries exactly the top-level keys of Stripe's example.
 
-The reference is ``shared/stripe/fixtures3.json`` when present, else the key lists copied
-from it into ``fixture_keys.json`` beside this file.
+The reference is the key lists copied from ``shared/stripe/fixtures3.json`` into
+``fixture_keys.json`` (see fixture_reference.py); the copy is checked against the source
+whenever shared/ is present.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from tests.sandbox.conftest import sandbox_request
-
-HERE = Path(__file__).parent
-SHARED = HERE.parents[2] / "shared" / "stripe" / "fixtures3.json"
+from tests.sandbox.fixture_reference import REFERENCE, SHARED
 
 
-def reference_keys() -> dict[str, set[str]]:
-    """Return the expected top-level keys by object type (``deleted_<type>`` for stubs)."""
-    if SHARED.exists():
-        resources = json.loads(SHARED.read_text())["resources"]
-        return {name: set(example) for name, example in resources.items()}
-    stored = json.loads((HERE / "fixture_keys.json").read_text())["keys"]
-    return {name: set(keys) for name, keys in stored.items()}
-
-
-REFERENCE = reference_keys()
+def test_stored_keys_match_stripes_fixtures():
+    if not SHARED.exists():
+        pytest.skip("shared/stripe/fixtures3.json is not beside this checkout")
+    resources = json.loads(SHARED.read_text())["resources"]
+    for name, keys in REFERENCE.items():
+        assert keys == set(resources[name]), name
 
 
 def shape_name(obj: dict) -> str:

@@ -23,13 +23,13 @@ def test_register_logout_login_and_see_dashboard(portal, page):
     page.get_by_label("Repeat password").fill("a long browser password")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{base}/billing/")
-    assert page.get_by_role("heading", name="Billing for Browser Co").is_visible()
+    page.get_by_role("heading", name="Billing for Browser Co").wait_for()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{base}/auth/login")
-    assert page.get_by_text("Signed out.").is_visible()
+    page.get_by_text("Signed out.").wait_for()
     sign_in(page, base, "browser@example.com", "a long browser password")
     page.wait_for_url(f"{base}/billing/")
-    assert page.get_by_role("heading", name="Billing for Browser Co").is_visible()
+    page.get_by_role("heading", name="Billing for Browser Co").wait_for()
 
 
 def test_demo_logins_work_and_navigation_fits_the_role(portal, page):
@@ -37,14 +37,14 @@ def test_demo_logins_work_and_navigation_fits_the_role(portal, page):
     email, password = portal["logins"]["customer"]
     sign_in(page, base, email, password)
     page.wait_for_url(f"{base}/billing/")
-    assert page.get_by_role("link", name="Plans", exact=True).is_visible()
+    page.get_by_role("link", name="Plans", exact=True).wait_for()
     assert page.get_by_role("link", name="Audit log").count() == 0
     page.get_by_role("button", name="Sign out").click()
 
     email, password = portal["logins"]["auditor"]
     sign_in(page, base, email, password)
     page.wait_for_url(f"{base}/admin/")
-    assert page.get_by_role("link", name="Demo Company").is_visible()
+    page.get_by_role("link", name="Demo Company").wait_for()
     page.get_by_role("link", name="Demo Company").click()
     assert page.get_by_role("button", name="Disable").count() == 0
     page.get_by_role("button", name="Sign out").click()

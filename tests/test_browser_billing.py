@@ -88,7 +88,7 @@ def test_upgrade_card_cancel_and_resume(portal, page, api):
     assert previewed > 0
     page.get_by_role("button", name=re.compile("Confirm and pay")).click()
     page.wait_for_url(f"{base}/billing/")
-    assert page.get_by_text("Your plan has changed.").is_visible()
+    page.get_by_text("Your plan has changed.").wait_for()
     subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
     latest = api.v1.invoices.retrieve(subscription.latest_invoice)
     assert latest.amount_due == previewed and latest.status == "paid"
@@ -118,10 +118,10 @@ def test_upgrade_card_cancel_and_resume(portal, page, api):
     page.get_by_text("Cancel subscription").click()
     page.get_by_label("Why are you leaving? (optional)").select_option("too_expensive")
     page.get_by_role("button", name="Cancel at period end").click()
-    assert page.get_by_text("You can resume it until then.").is_visible()
+    page.get_by_text("You can resume it until then.").wait_for()
     remote = api.v1.subscriptions.retrieve(subscription.id)
     assert remote.cancel_at_period_end is True
     assert remote.cancellation_details.feedback == "too_expensive"
     page.get_by_role("button", name="Resume subscription").click()
-    assert page.get_by_text("Your subscription will renew as before.").is_visible()
+    page.get_by_text("Your subscription will renew as before.").wait_for()
     assert api.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False

@@ -70,17 +70,17 @@ def capture_deliveries(app) -> list[tuple[dict, bytes]]:
 
 
 def mirror_snapshot() -> dict:
-    """Return every mirrored row as plain values, minus local ids and sync times."""
+    """Return every mirrored row as plain values, minus local ids and bookkeeping."""
     snapshot = {}
     for model in MIRROR_MODELS:
         rows = []
         for row in db.session.scalars(db.select(model)):
             values = {column.name: getattr(row, column.name) for column in model.__table__.columns
-                      if column.name not in ("id", "synced_at")}
+                      if column.name not in ("id", "synced_at", "version")}
             rows.append(values)
         snapshot[model.__tablename__] = sorted(rows, key=repr)
     snapshot["accounts"] = sorted(
-        (account.id, account.stripe_customer_id, account.default_payment_method_id)
+        (account.id, account.stripe_customer_id, account.default_payment_method_id or "")
         for account in db.session.scalars(db.select(Account))
     )
     return snapshot
@@ -188,3 +188,28 @@ def test_view_write_and_webhook_never_make_two_rows(app, client, stripe, make_us
         sync.subscription(fresh)
         db.session.commit()
     assert db.session.scalar(db.select(db.func.count(Subscription.id))) == 1
+
+
+def test_late_events_never_undo_what_a_view_just_saved(app, client, stripe, make_user):
+    from portal.services.subscriptions import cancel_at_period_end
+
+    account = make_user().account
+    run_lifecycle(stripe, account)
+    # Every event so far is still in flight when the customer cancels from the portal.
+    late = [delivery for delivery in capture_deliveries(app)
+            if b'"customer.subscription.' in delivery[1]]
+    assert len(late) >= 3
+    subscription = stripe.v1.subscriptions.list(
+        params={"customer": account.stripe_customer_id}).data[0]
+    with app.test_request_context("/"):
+        from portal.services import sync
+
+        sync.subscription(stripe.v1.subscriptions.retrieve(subscription.id))
+        db.session.commit()
+        cancel_at_period_end(account, "unused", None)
+    # Each older delivery says the subscription renews; none may undo the cancellation.
+    for delivery in late:
+        assert post_all(client, [delivery]) == [200]
+        db.session.expire_all()
+        row = db.session.scalar(db.select(Subscription))
+        assert row.cancel_at_period_end is True and row.cancellation_feedback == "unused"

@@ -1,7 +1,9 @@
 """The one place that imports `stripe`: builds the client for Stripe or the embedded sandbox."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import stripe
@@ -146,6 +148,26 @@ def request_id(obj) -> str | None:
     """Return the Stripe Request-Id of the response that produced `obj`, if known."""
     response = getattr(obj, "last_response", None)
     return getattr(response, "request_id", None) if response is not None else None
+
+
+def response_version(obj) -> int | None:
+    """Return when Stripe produced an object fetched just now (its response Date), as unix time.
+
+    Objects from webhook payloads have no response: None. The in-process sandbox sends no
+    Date header but shares this machine's clock, so the local time stands in.
+    """
+    if not isinstance(obj, stripe.StripeObject):
+        return None
+    response = getattr(obj, "last_response", None)
+    if response is None:
+        return None
+    header = response.headers.get("Date") if response.headers else None
+    if header:
+        try:
+            return int(parsedate_to_datetime(header).timestamp())
+        except (TypeError, ValueError):
+            pass
+    return int(time.time())
 
 
 def as_dict(obj) -> dict:

@@ -1,8 +1,9 @@
 """The only writers of the Stripe mirror: each takes a Stripe object and upserts it.
 
-`version` is the Stripe `created` time of the event that carried the object. A row is never
-overwritten by an object from an older event; callers holding an object fresh from the API
-pass version=None, which applies it without claiming a newer version.
+`version` is the Stripe `created` time of the event that carried the object, or for an
+object fresh from the API (version=None) the time of Stripe's response. A row is never
+overwritten by an older version; webhook handlers re-fetch when an event is not newer than
+the row, so late and duplicate deliveries can only ever apply Stripe's current state.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from portal.models import (
     Refund,
     Subscription,
 )
-from portal.services.stripe_client import as_dict
+from portal.services.stripe_client import as_dict, response_version
 
 
 def _time(value: int | None) -> datetime | None:
@@ -73,6 +74,7 @@ def link_customer(account: Account, customer_id: str) -> None:
 def customer(obj, version: int | None = None) -> Account | None:
     """Mirror a Stripe customer onto its account (default payment method)."""
     data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
     account = db.session.scalar(
         db.select(Account).where(Account.stripe_customer_id == data["id"]).with_for_update()
     )
@@ -99,6 +101,7 @@ def customer(obj, version: int | None = None) -> Account | None:
 def subscription(obj, version: int | None = None) -> Subscription:
     """Upsert a Stripe subscription (its first item is the plan price)."""
     data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
     row = _row(Subscription, Subscription.stripe_subscription_id, data["id"])
     if is_stale(row, version):
         return row
@@ -173,6 +176,7 @@ def invoice_lines(data: dict) -> list[dict]:
 def invoice(obj, version: int | None = None) -> Invoice:
     """Upsert a Stripe invoice with its lines."""
     data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
     row = _row(Invoice, Invoice.stripe_invoice_id, data["id"])
     if is_stale(row, version):
         return row
@@ -212,6 +216,7 @@ def invoice(obj, version: int | None = None) -> Invoice:
 def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
     """Upsert an attached card, or drop it once detached."""
     data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
     row = _row(PaymentMethod, PaymentMethod.stripe_payment_method_id, data["id"])
     if is_stale(row, version):
         return row
@@ -241,6 +246,7 @@ def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
 def charge(obj, version: int | None = None) -> Charge:
     """Upsert a charge and the amounts refunded from it."""
     data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
     row = _row(Charge, Charge.stripe_charge_id, data["id"])
     if is_stale(row, version):
         return row
@@ -268,6 +274,7 @@ def charge(obj, version: int | None = None) -> Charge:
 def refund(obj, version: int | None = None) -> Refund:
     """Upsert a refund."""
     data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
     row = _row(Refund, Refund.stripe_refund_id, data["id"])
     if is_stale(row, version):
         return row

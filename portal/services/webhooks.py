@@ -10,7 +10,15 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.extensions import db
-from portal.models import Charge, Invoice, PaymentMethod, Refund, Subscription, WebhookEvent
+from portal.models import (
+    Account,
+    Charge,
+    Invoice,
+    PaymentMethod,
+    Refund,
+    Subscription,
+    WebhookEvent,
+)
 from portal.services import sync
 from portal.services.stripe_client import (
     WEBHOOK_PATH,
@@ -60,41 +68,45 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
-def _fresh(model, column, data: dict, created: int, retrieve: Callable[[str], object]) -> dict:
-    """Return the object to apply: the payload, or Stripe's current copy when order is unsure."""
+def _mirror(apply: Callable, model, column, data: dict, created: int,
+            retrieve: Callable[[str], object]):
+    """Apply an event's object, or Stripe's current copy when the event may be out of date.
+
+    An event newer than the row carries the newest state known. One that is not newer
+    (late, out of order, or in the same second) may be stale, so Stripe is asked instead.
+    """
     stored = db.session.scalar(db.select(model.version).where(column == data["id"]))
-    if stored is not None and stored == created:
-        # Two events in the same second: their order is unknown, so ask Stripe.
-        return as_dict(retrieve(data["id"]))
-    return data
+    if stored is not None and created <= stored:
+        return apply(retrieve(data["id"]))
+    return apply(data, created)
 
 
 def on_subscription(data: dict, created: int) -> None:
     """Mirror a subscription from customer.subscription.* events."""
-    client = stripe_client()
-    data = _fresh(Subscription, Subscription.stripe_subscription_id, data, created,
-                  client.v1.subscriptions.retrieve)
-    sync.subscription(data, created)
+    _mirror(sync.subscription, Subscription, Subscription.stripe_subscription_id, data,
+            created, stripe_client().v1.subscriptions.retrieve)
 
 
 def on_invoice(data: dict, created: int) -> None:
     """Mirror an invoice from invoice.* events."""
-    client = stripe_client()
-    data = _fresh(Invoice, Invoice.stripe_invoice_id, data, created, client.v1.invoices.retrieve)
-    sync.invoice(data, created)
+    _mirror(sync.invoice, Invoice, Invoice.stripe_invoice_id, data, created,
+            stripe_client().v1.invoices.retrieve)
 
 
 def on_payment_method(data: dict, created: int) -> None:
     """Mirror an attached card, or drop a detached one."""
-    client = stripe_client()
-    data = _fresh(PaymentMethod, PaymentMethod.stripe_payment_method_id, data, created,
-                  client.v1.payment_methods.retrieve)
-    sync.payment_method(data, created)
+    _mirror(sync.payment_method, PaymentMethod, PaymentMethod.stripe_payment_method_id, data,
+            created, stripe_client().v1.payment_methods.retrieve)
 
 
 def on_customer(data: dict, created: int) -> None:
     """Mirror the customer's default payment method onto its account."""
-    sync.customer(data, created)
+    stored = db.session.scalar(db.select(Account.stripe_customer_version).where(
+        Account.stripe_customer_id == data["id"]))
+    if stored is not None and created <= stored:
+        sync.customer(stripe_client().v1.customers.retrieve(data["id"]))
+    else:
+        sync.customer(data, created)
 
 
 def on_payment_intent(data: dict, created: int) -> None:
@@ -103,23 +115,22 @@ def on_payment_intent(data: dict, created: int) -> None:
     if isinstance(charge_id, dict):
         charge_id = charge_id.get("id")
     if charge_id:
-        sync.charge(stripe_client().v1.charges.retrieve(charge_id), created)
+        sync.charge(stripe_client().v1.charges.retrieve(charge_id))
 
 
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge and the refunds it lists."""
-    client = stripe_client()
-    data = _fresh(Charge, Charge.stripe_charge_id, data, created, client.v1.charges.retrieve)
-    sync.charge(data, created)
+    _mirror(sync.charge, Charge, Charge.stripe_charge_id, data, created,
+            stripe_client().v1.charges.retrieve)
     for refund in (data.get("refunds") or {}).get("data") or []:
-        sync.refund(refund, created)
+        _mirror(sync.refund, Refund, Refund.stripe_refund_id, refund, created,
+                stripe_client().v1.refunds.retrieve)
 
 
 def on_refund(data: dict, created: int) -> None:
     """Mirror a refund."""
-    client = stripe_client()
-    data = _fresh(Refund, Refund.stripe_refund_id, data, created, client.v1.refunds.retrieve)
-    sync.refund(data, created)
+    _mirror(sync.refund, Refund, Refund.stripe_refund_id, data, created,
+            stripe_client().v1.refunds.retrieve)
 
 
 def on_checkout_completed(data: dict, created: int) -> None:
@@ -129,7 +140,7 @@ def on_checkout_completed(data: dict, created: int) -> None:
     if isinstance(subscription_id, dict):
         subscription_id = subscription_id.get("id")
     if subscription_id:
-        sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id), created)
+        sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id))
 
 
 HANDLERS: dict[str, Handler] = {

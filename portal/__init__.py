@@ -116,11 +116,6 @@ def register_stripe(app: Flask) -> None:
     })
     app.extensions["stripe_sandbox"] = sandbox
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
-    if not app.config.get("STRIPE_WEBHOOK_SECRET"):
-        from portal.services.webhooks import ensure_sandbox_endpoint
-
-        with app.app_context():
-            app.config["STRIPE_WEBHOOK_SECRET"] = ensure_sandbox_endpoint(app.instance_path)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -19,8 +19,8 @@ from portal.services.accounts import EmailTaken, create_staff_user, hash_passwor
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import close_worker_apps, event_queue
-from portal.services.stripe_client import payments_configured, stripe_mode
-from portal.services.webhooks import retry_failed_events
+from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
+from portal.services.webhooks import HANDLERS, retry_failed_events
 
 DEMO_USERS = (
     ("customer@demo.example.com", Role.CUSTOMER),
@@ -138,6 +138,18 @@ def sync_catalog_command() -> None:
         click.echo(f"{label}: {len(names)}")
         for name in names:
             click.echo(f"  {name}")
+
+
+@billing_cli.command("register-webhook")
+@click.argument("url")
+@with_appcontext
+def register_webhook_command(url: str) -> None:
+    """Create a webhook endpoint for URL at the configured Stripe and print its secret."""
+    endpoint = stripe_client().v1.webhook_endpoints.create(params={
+        "url": url, "enabled_events": sorted(HANDLERS),
+        "description": "billing portal"})
+    click.echo(f"Created {endpoint.id} for {url}")
+    click.echo(f"Set STRIPE_WEBHOOK_SECRET={endpoint.secret}")
 
 
 @billing_cli.command("retry-events")

@@ -238,3 +238,36 @@ def test_get_pages_make_no_stripe_calls(app, client, subscribed, login, make_use
     client.post("/billing/subscription/preview", data={
         "csrf_token": csrf_from(client, "/billing/plans"), "lookup_key": "pro_year"})
     assert http.requests_sent > before
+
+
+def test_stripe_js_and_csp_follow_the_stripe_mode(app, client, database_url, make_user, login):
+    from portal import create_app
+
+    login(make_user())
+    sandbox_page = client.get("/billing/payment-methods")
+    csp = sandbox_page.headers["Content-Security-Policy"]
+    assert "stripe.com" not in csp
+    assert '<script src="/_stripe/v3/"' in sandbox_page.get_data(as_text=True)
+
+    live = create_app({
+        "SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "PORTAL_ENV": "testing",
+        "SECRET_KEY": "test-secret-key", "STRIPE_SECRET_KEY": "sk_test_real",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_real", "STRIPE_WEBHOOK_SECRET": "whsec_real"})
+    live_client = live.test_client()
+    user = make_user()
+    token = csrf_from(live_client, "/auth/login")
+    live_client.post("/auth/login", data={"email": user.email, "password": "correct horse battery",
+                                          "csrf_token": token})
+    page = live_client.get("/billing/payment-methods")
+    body = page.get_data(as_text=True)
+    assert '<script src="https://js.stripe.com/v3/"' in body and 'pk_test_real' in body
+    directives = dict(part.strip().split(" ", 1)
+                      for part in page.headers["Content-Security-Policy"].split(";"))
+    assert directives["script-src"] == "'self' https://js.stripe.com https://*.js.stripe.com"
+    assert directives["frame-src"] == ("'self' https://js.stripe.com https://*.js.stripe.com "
+                                       "https://hooks.stripe.com")
+    assert directives["connect-src"] == "'self' https://api.stripe.com"
+    assert directives["form-action"] == "'self' https://checkout.stripe.com"
+    assert directives["default-src"] == "'self'"
+    with live.app_context():
+        db.engine.dispose()

@@ -53,3 +53,20 @@ def test_changed_amount_replaces_the_price_and_archives_the_old_one(app, stripe)
     assert rows[old_id].active is False and rows[old_id].lookup_key is None
     assert rows[current[0].id].lookup_key == "pro_month" and rows[current[0].id].unit_amount == 5900
     assert sync_catalog(catalog).replaced == []
+
+
+def test_sync_after_the_sandbox_was_reset_follows_the_new_objects(app, stripe):
+    from portal.sandbox import reset_state
+
+    sync_catalog()
+    old_id = db.session.scalar(
+        db.select(Price.stripe_price_id).where(Price.lookup_key == "starter_month"))
+    reset_state(app.extensions["stripe_sandbox"])
+    report = sync_catalog()
+    assert "price starter_month" in report.created
+    current = db.session.scalar(db.select(Price).where(Price.lookup_key == "starter_month"))
+    assert current.stripe_price_id != old_id
+    assert current.stripe_price_id == stripe.v1.prices.list(
+        params={"lookup_keys": ["starter_month"]}).data[0].id
+    stale = db.session.scalar(db.select(Price).where(Price.stripe_price_id == old_id))
+    assert stale.lookup_key is None and stale.active is False

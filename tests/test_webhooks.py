@@ -10,6 +10,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Account, WebhookEvent
+from portal.services.stripe_client import webhook_secret
 from portal.services.webhooks import HANDLERS
 
 
@@ -34,7 +35,7 @@ def post_event(client, app, body: bytes, signature: str | None = "sign"):
     """POST a webhook as Stripe does."""
     headers = {"Content-Type": "application/json"}
     if signature == "sign":
-        signature = sign(body, app.config["STRIPE_WEBHOOK_SECRET"])
+        signature = sign(body, webhook_secret())
     if signature is not None:
         headers["Stripe-Signature"] = signature
     return client.post("/webhooks/stripe", data=body, headers=headers)
@@ -61,7 +62,7 @@ def test_bad_signatures_are_refused_and_nothing_is_stored(client, app, signature
     if signature == "sign-with-wrong-secret":
         signature = sign(body, "whsec_not_the_right_one")
     elif signature == "expired":
-        signature = sign(body, app.config["STRIPE_WEBHOOK_SECRET"], int(time.time()) - 600)
+        signature = sign(body, webhook_secret(), int(time.time()) - 600)
     response = post_event(client, app, body, signature)
     assert response.status_code == 400
     assert stored_events() == 0
@@ -70,7 +71,7 @@ def test_bad_signatures_are_refused_and_nothing_is_stored(client, app, signature
 def test_tampered_body_is_refused(client, app):
     body = event_body("customer.updated", customer_object("cus_x"), event_id="evt_t",
                       created=1_700_000_000)
-    signature = sign(body, app.config["STRIPE_WEBHOOK_SECRET"])
+    signature = sign(body, webhook_secret())
     response = post_event(client, app, body.replace(b"cus_x", b"cus_y"), signature)
     assert response.status_code == 400
     assert stored_events() == 0

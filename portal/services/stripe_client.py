@@ -1,9 +1,13 @@
 """The one place that imports `stripe`: builds the client for Stripe or the embedded sandbox."""
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import stripe
@@ -52,7 +56,7 @@ def stripe_js_url() -> str:
     """Return the Stripe.js address: Stripe's own with real keys, the sandbox's otherwise."""
     if stripe_mode(current_app.config) == "sandbox":
         return f"{SANDBOX_PREFIX}/v3/"
-    return STRIPE_JS_URL
+    return current_app.config.get("STRIPE_JS_URL") or STRIPE_JS_URL
 
 
 def publishable_key() -> str:
@@ -127,15 +131,51 @@ def build_client(app: Flask) -> stripe.StripeClient:
 
 
 def stripe_client() -> stripe.StripeClient:
-    """Return the current app's StripeClient, built once per app."""
-    client = current_app.extensions.get("stripe_client")
+    """Return the current app's StripeClient, built once per app.
+
+    With the embedded sandbox, the first use also registers this portal's webhook endpoint,
+    before anything it does can emit an event.
+    """
+    app = current_app._get_current_object()
+    client = app.extensions.get("stripe_client")
     if client is None:
-        client = current_app.extensions["stripe_client"] = build_client(current_app)
+        client = app.extensions["stripe_client"] = build_client(app)
+        if stripe_mode(app.config) == "sandbox" and not app.config.get("STRIPE_WEBHOOK_SECRET"):
+            app.config["STRIPE_WEBHOOK_SECRET"] = ensure_sandbox_endpoint(client,
+                                                                          app.instance_path)
     return client
+
+
+def ensure_sandbox_endpoint(client: stripe.StripeClient, instance_path: str) -> str:
+    """Register this portal's webhook endpoint with the embedded sandbox once; return its secret.
+
+    The secret is only shown when an endpoint is created, so it is kept in the instance
+    folder; a lock file stops several workers starting together from registering twice.
+    """
+    state_path = Path(instance_path) / "sandbox-webhook.json"
+    with (Path(instance_path) / "sandbox-webhook.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if state_path.exists():
+            state = json.loads(state_path.read_text())
+            try:
+                client.v1.webhook_endpoints.retrieve(state["id"])
+                return state["secret"]
+            except InvalidRequestError:
+                pass  # the sandbox was reset: register again
+        endpoint = client.v1.webhook_endpoints.create(params={
+            "url": public_base_url() + WEBHOOK_PATH,
+            "enabled_events": ["*"],
+            "description": "billing portal (embedded sandbox)",
+        })
+        state_path.write_text(json.dumps({"id": endpoint.id, "secret": endpoint.secret}))
+        os.chmod(state_path, 0o600)
+        return endpoint.secret
 
 
 def webhook_secret() -> str:
     """Return the signing secret webhooks are checked against."""
+    if not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
+        stripe_client()  # the embedded sandbox registers its endpoint on first use
     return current_app.config["STRIPE_WEBHOOK_SECRET"]
 
 
@@ -196,4 +236,9 @@ def stripe_csp_sources(config: Mapping) -> dict[str, list[str]]:
     if config.get("STRIPE_API_BASE"):
         parts = urlsplit(config["STRIPE_API_BASE"])
         sources["form-action"].append(f"{parts.scheme}://{parts.netloc}")
+    if config.get("STRIPE_JS_URL"):
+        # A Stripe.js served elsewhere (the sandbox run alone) frames and calls its own origin.
+        parts = urlsplit(config["STRIPE_JS_URL"])
+        for directive in ("script-src", "frame-src", "connect-src"):
+            sources[directive].append(f"{parts.scheme}://{parts.netloc}")
     return sources

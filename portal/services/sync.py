@@ -321,6 +321,7 @@ def product(obj) -> Product | None:
         row = db.session.scalar(db.select(Product).where(Product.key == plan_key))
         if row is None:
             return None
+        # The plan's product was replaced at Stripe (or the sandbox was reset): follow it.
         row.stripe_product_id = data["id"]
     row.active = bool(data.get("active", True))
     return row
@@ -330,9 +331,17 @@ def price(obj) -> Price | None:
     """Mirror a Stripe price of a catalog plan (licensed, or metered overage)."""
     data = as_dict(obj)
     row = db.session.scalar(db.select(Price).where(Price.stripe_price_id == data["id"]))
-    if row is None and data.get("lookup_key"):
-        row = db.session.scalar(db.select(Price).where(
-            Price.lookup_key == data["lookup_key"], Price.stripe_price_id.is_(None)))
+    holder = None
+    if data.get("lookup_key"):
+        holder = db.session.scalar(db.select(Price).where(
+            Price.lookup_key == data["lookup_key"]))
+    if row is None and holder is not None and holder.stripe_price_id is None:
+        row = holder
+    elif holder is not None and holder is not row:
+        # Stripe keeps lookup keys unique: the key moved to this price, so the old one lost it.
+        holder.lookup_key = None
+        holder.active = False
+        db.session.flush()
     if row is None:
         plan = db.session.scalar(
             db.select(Product).where(Product.stripe_product_id == _id(data["product"])))

@@ -1,11 +1,8 @@
 """Stripe webhook intake: store each event once, then process it through one handler table."""
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -20,14 +17,7 @@ from portal.models import (
     WebhookEvent,
 )
 from portal.services import sync
-from portal.services.stripe_client import (
-    WEBHOOK_PATH,
-    InvalidRequestError,
-    as_dict,
-    construct_event,
-    public_base_url,
-    stripe_client,
-)
+from portal.services.stripe_client import as_dict, construct_event, stripe_client
 
 Handler = Callable[[dict, int], None]
 CONFLICT_RETRIES = 3
@@ -226,30 +216,3 @@ def failed_events(limit: int = 50) -> list[WebhookEvent]:
         .limit(limit)
     )
     return list(db.session.scalars(query))
-
-
-def ensure_sandbox_endpoint(instance_path: str) -> str:
-    """Register this portal's webhook endpoint with the embedded sandbox once; return its secret.
-
-    The secret is only shown when an endpoint is created, so it is kept in the instance
-    folder; a lock file stops several workers starting together from registering twice.
-    """
-    state_path = Path(instance_path) / "sandbox-webhook.json"
-    with (Path(instance_path) / "sandbox-webhook.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        client = stripe_client()
-        if state_path.exists():
-            state = json.loads(state_path.read_text())
-            try:
-                client.v1.webhook_endpoints.retrieve(state["id"])
-                return state["secret"]
-            except InvalidRequestError:
-                pass  # the sandbox was reset: register again
-        endpoint = client.v1.webhook_endpoints.create(params={
-            "url": public_base_url() + WEBHOOK_PATH,
-            "enabled_events": ["*"],
-            "description": "billing portal (embedded sandbox)",
-        })
-        state_path.write_text(json.dumps({"id": endpoint.id, "secret": endpoint.secret}))
-        os.chmod(state_path, 0o600)
-        return endpoint.secret

@@ -1,0 +1,133 @@
+"""Every handler in the table, fed real events from the sandbox, leaves its mark on the mirror."""
+from __future__ import annotations
+
+import re
+import time
+
+from portal.extensions import db
+from portal.models import Account, Invoice, PaymentMethod, Refund, Subscription, WebhookEvent
+from portal.services import sync
+from portal.services.catalog_sync import sync_catalog
+from portal.services.checkout import start_checkout
+from portal.services.customers import ensure_stripe_customer
+from portal.services.webhooks import HANDLERS
+
+DAY = 86_400
+
+
+def price_id(stripe, lookup_key: str) -> str:
+    """Return the Stripe price id of a catalog lookup_key."""
+    return stripe.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0].id
+
+
+def complete_checkout(client, url: str, card: str = "4242424242424242") -> None:
+    """Pay a hosted Checkout page as a browser form would."""
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    page = client.get("/" + path).get_data(as_text=True)
+    token = re.search(r'name="form_token" value="([^"]+)"', page)[1]
+    response = client.post("/" + path, data={
+        "form_token": token, "action": "pay", "email": "buyer@example.com", "number": card,
+        "expiry": "12 / 34", "cvc": "123", "name": "Buyer"})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+
+
+def customer_with_card(stripe, account: Account, card: str) -> str:
+    """Give the account a Stripe customer whose default card is `card`; return the card id."""
+    customer_id = ensure_stripe_customer(account)
+    pm = stripe.v1.payment_methods.attach(card, params={"customer": customer_id})
+    stripe.v1.customers.update(customer_id, params={
+        "invoice_settings": {"default_payment_method": pm.id}})
+    return pm.id
+
+
+def test_every_handler_runs_on_real_events(app, client, stripe, make_user, deliver_webhooks):
+    sync_catalog()
+    # checkout.session.completed (and the subscription it starts)
+    buyer = make_user().account
+    with app.test_request_context("/"):
+        url = start_checkout(buyer, "pro_month", "http://localhost/ok", "http://localhost/no")
+    complete_checkout(client, url)
+
+    # invoice.payment_failed, payment_intent.payment_failed
+    failing = make_user().account
+    customer_with_card(stripe, failing, "pm_card_chargeCustomerFail")
+    stripe.v1.subscriptions.create(params={
+        "customer": failing.stripe_customer_id,
+        "items": [{"price": price_id(stripe, "starter_month")}],
+        "payment_behavior": "allow_incomplete"})
+
+    # invoice.payment_action_required
+    strict = make_user().account
+    customer_with_card(stripe, strict, "pm_card_authenticationRequired")
+    stripe.v1.subscriptions.create(params={
+        "customer": strict.stripe_customer_id,
+        "items": [{"price": price_id(stripe, "starter_month")}],
+        "payment_behavior": "allow_incomplete"})
+
+    # customer.subscription.deleted, payment_method.detached, refunds, void, uncollectible
+    other = make_user().account
+    spare = customer_with_card(stripe, other, "pm_card_mastercard")
+    card = customer_with_card(stripe, other, "pm_card_visa")
+    leaving = stripe.v1.subscriptions.create(params={
+        "customer": other.stripe_customer_id, "items": [{"price": price_id(stripe, "pro_month")}]})
+    stripe.v1.subscriptions.cancel(leaving.id)
+    stripe.v1.payment_methods.detach(spare)
+    charge = stripe.v1.charges.list(params={"customer": other.stripe_customer_id}).data[0]
+    refund = stripe.v1.refunds.create(params={"charge": charge.id, "amount": 1000})
+    stripe.v1.refunds.update(refund.id, params={"metadata": {"reason": "goodwill"}})
+    manual = []
+    for _ in range(2):
+        stripe.v1.invoice_items.create(params={
+            "customer": other.stripe_customer_id, "amount": 2500, "currency": "usd",
+            "description": "Setup work"})
+        invoice = stripe.v1.invoices.create(params={
+            "customer": other.stripe_customer_id, "collection_method": "send_invoice",
+            "days_until_due": 30, "pending_invoice_items_behavior": "include"})
+        manual.append(stripe.v1.invoices.finalize_invoice(invoice.id))
+    stripe.v1.invoices.void_invoice(manual[0].id)
+    stripe.v1.invoices.mark_uncollectible(manual[1].id)
+
+    # customer.subscription.trial_will_end, on a test clock moved to three days before the end
+    clock = stripe.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
+    trial_account = make_user().account
+    customer = stripe.v1.customers.create(params={
+        "test_clock": clock.id, "metadata": {"account_id": str(trial_account.id)}})
+    sync.customer(customer)  # as ensure_stripe_customer does for the customers it creates
+    db.session.commit()
+    stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    stripe.v1.subscriptions.create(params={
+        "customer": customer.id, "items": [{"price": price_id(stripe, "starter_month")}],
+        "trial_period_days": 14, "default_payment_method": stripe.v1.payment_methods.list(
+            params={"customer": customer.id}).data[0].id})
+    stripe.v1.test_helpers.test_clocks.advance(clock.id, params={
+        "frozen_time": clock.frozen_time + 11 * DAY + 60})
+
+    assert deliver_webhooks() > 30
+    db.session.expire_all()
+    processed = set(db.session.scalars(db.select(WebhookEvent.type).where(
+        WebhookEvent.status == "processed")))
+    assert set(HANDLERS) <= processed, sorted(set(HANDLERS) - processed)
+    assert db.session.scalar(db.select(db.func.count(WebhookEvent.id)).where(
+        WebhookEvent.status == "failed")) == 0
+
+    def subscription_of(account: Account) -> Subscription:
+        return db.session.scalar(db.select(Subscription).where(
+            Subscription.account_id == account.id))
+
+    buyer = db.session.get(Account, buyer.id)
+    assert buyer.stripe_customer_id and subscription_of(buyer).status == "active"
+    assert subscription_of(failing).status == "incomplete"
+    failed = db.session.scalar(db.select(Invoice).where(Invoice.account_id == failing.id))
+    assert failed.status == "open" and failed.attempt_count >= 1
+    assert subscription_of(strict).status == "incomplete"
+    assert subscription_of(other).status == "canceled"
+    assert subscription_of(trial_account).status == "trialing"
+    cards = set(db.session.scalars(db.select(PaymentMethod.stripe_payment_method_id).where(
+        PaymentMethod.account_id == other.id)))
+    assert cards == {card}
+    statuses = {row.stripe_invoice_id: row.status for row in db.session.scalars(
+        db.select(Invoice).where(Invoice.account_id == other.id))}
+    assert statuses[manual[0].id] == "void" and statuses[manual[1].id] == "uncollectible"
+    mirrored = db.session.scalar(db.select(Refund))
+    assert (mirrored.stripe_refund_id, mirrored.amount, mirrored.account_id) == (
+        refund.id, 1000, other.id)

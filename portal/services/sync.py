@@ -47,6 +47,30 @@ def is_stale(row, version: int | None) -> bool:
     return row is not None and version is not None and version < row.version
 
 
+def _claim(model, column, obj, version: int | None):
+    """Return (data, version, row, stale) for an upsert of `obj` into `model`.
+
+    A new row is built but not added to the session: the caller fills it first, since an
+    autoflush of a half-filled row would break its NOT NULL columns.
+    """
+    data = as_dict(obj)
+    version = version if version is not None else response_version(obj)
+    row = _row(model, column, data["id"])
+    if is_stale(row, version):
+        return data, version, row, True
+    if row is None:
+        row = model(**{column.key: data["id"]}, version=0)
+    return data, version, row, False
+
+
+def _belongs_to_customer(row, customer_id: str | None) -> None:
+    """Record the row's Stripe customer and, once known, the account it belongs to."""
+    row.stripe_customer_id = customer_id
+    if row.account_id is None:
+        account = account_for_customer(customer_id)
+        row.account_id = account.id if account else None
+
+
 def _stamp(row, version: int | None) -> None:
     """Record the event version a row now reflects."""
     if version is not None and version > row.version:
@@ -100,18 +124,12 @@ def customer(obj, version: int | None = None) -> Account | None:
 
 def subscription(obj, version: int | None = None) -> Subscription:
     """Upsert a Stripe subscription (its first item is the plan price)."""
-    data = as_dict(obj)
-    version = version if version is not None else response_version(obj)
-    row = _row(Subscription, Subscription.stripe_subscription_id, data["id"])
-    if is_stale(row, version):
+    data, version, row, stale = _claim(
+        Subscription, Subscription.stripe_subscription_id, obj, version
+    )
+    if stale:
         return row
-    if row is None:
-        row = Subscription(stripe_subscription_id=data["id"], version=0)
-    customer_id = _id(data["customer"])
-    row.stripe_customer_id = customer_id
-    if row.account_id is None:
-        account = account_for_customer(customer_id)
-        row.account_id = account.id if account else None
+    _belongs_to_customer(row, _id(data["customer"]))
     items = (data.get("items") or {}).get("data") or []
     item = items[0] if items else {}
     price = item.get("price") or {}
@@ -175,18 +193,10 @@ def invoice_lines(data: dict) -> list[dict]:
 
 def invoice(obj, version: int | None = None) -> Invoice:
     """Upsert a Stripe invoice with its lines."""
-    data = as_dict(obj)
-    version = version if version is not None else response_version(obj)
-    row = _row(Invoice, Invoice.stripe_invoice_id, data["id"])
-    if is_stale(row, version):
+    data, version, row, stale = _claim(Invoice, Invoice.stripe_invoice_id, obj, version)
+    if stale:
         return row
-    if row is None:
-        row = Invoice(stripe_invoice_id=data["id"], version=0)
-    customer_id = _id(data["customer"])
-    row.stripe_customer_id = customer_id
-    if row.account_id is None:
-        account = account_for_customer(customer_id)
-        row.account_id = account.id if account else None
+    _belongs_to_customer(row, _id(data["customer"]))
     row.stripe_subscription_id = _invoice_subscription_id(data)
     row.number = data.get("number")
     row.status = data["status"]
@@ -245,18 +255,10 @@ def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
 
 def charge(obj, version: int | None = None) -> Charge:
     """Upsert a charge and the amounts refunded from it."""
-    data = as_dict(obj)
-    version = version if version is not None else response_version(obj)
-    row = _row(Charge, Charge.stripe_charge_id, data["id"])
-    if is_stale(row, version):
+    data, version, row, stale = _claim(Charge, Charge.stripe_charge_id, obj, version)
+    if stale:
         return row
-    if row is None:
-        row = Charge(stripe_charge_id=data["id"], version=0)
-    customer_id = _id(data.get("customer"))
-    row.stripe_customer_id = customer_id
-    if row.account_id is None:
-        account = account_for_customer(customer_id)
-        row.account_id = account.id if account else None
+    _belongs_to_customer(row, _id(data.get("customer")))
     row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
     row.stripe_payment_intent_id = _id(data.get("payment_intent"))
     row.status = data["status"]
@@ -273,13 +275,9 @@ def charge(obj, version: int | None = None) -> Charge:
 
 def refund(obj, version: int | None = None) -> Refund:
     """Upsert a refund."""
-    data = as_dict(obj)
-    version = version if version is not None else response_version(obj)
-    row = _row(Refund, Refund.stripe_refund_id, data["id"])
-    if is_stale(row, version):
+    data, version, row, stale = _claim(Refund, Refund.stripe_refund_id, obj, version)
+    if stale:
         return row
-    if row is None:
-        row = Refund(stripe_refund_id=data["id"], version=0)
     row.stripe_charge_id = _id(data.get("charge"))
     charge_row = (
         db.session.scalar(db.select(Charge).where(Charge.stripe_charge_id == row.stripe_charge_id))

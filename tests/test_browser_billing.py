@@ -125,3 +125,39 @@ def test_upgrade_card_cancel_and_resume(portal, page, api):
     page.get_by_role("button", name="Resume subscription").click()
     page.get_by_text("Your subscription will renew as before.").wait_for()
     assert api.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False
+
+
+def test_pay_now_finishes_3d_secure_for_an_upgrade_the_bank_held(portal, page, api):
+    base = portal["url"]
+    register(page, base, "held@example.com")
+    buy(page, base, "pro", "month")
+    # A card whose bank asks for authentication on every payment becomes the default.
+    page.goto(f"{base}/billing/payment-methods")
+    frame = page.frame_locator("#payment-element iframe")
+    frame.get_by_label("Card number").fill("4000 0027 6000 3184")
+    frame.get_by_label(re.compile("Expir")).fill("12 / 34")
+    frame.get_by_label("Security code").fill("123")
+    page.get_by_label("Make this my default card").check()
+    page.get_by_role("button", name="Save card").click()
+    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
+    challenge.get_by_role("button", name="Complete").click()
+    page.get_by_text("Visa ending in 3184 was added.").wait_for(timeout=15_000)
+
+    # The upgrade's payment needs the customer: the bank holds it.
+    page.goto(f"{base}/billing/plans?interval=year")
+    page.locator("[data-plan=pro] button").click()
+    page.get_by_role("button", name=re.compile("Confirm and pay")).click()
+    page.wait_for_url(f"{base}/billing/")
+    banner = page.get_by_role("alert")
+    banner.wait_for()
+    assert "Your last payment failed." in banner.inner_text()
+
+    page.get_by_role("button", name="Pay now").click()
+    page.wait_for_url(f"{base}/billing/invoices/*/pay")
+    challenge.get_by_role("button", name="Complete").click()
+    page.wait_for_url(f"{base}/billing/")
+    customer = customer_of(api, "held@example.com")
+    invoices = api.v1.invoices.list(params={"customer": customer.id}).data
+    assert [invoice.status for invoice in invoices] == ["paid", "paid"]
+    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
+    assert subscription.status == "active"

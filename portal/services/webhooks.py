@@ -100,11 +100,14 @@ def on_customer(data: dict, created: int) -> None:
 
 
 def on_payment_intent(data: dict, created: int) -> None:
-    """Mirror the charge a payment intent just made (succeeded or failed)."""
+    """Mirror the charge a payment intent just made, unless its charge event already did."""
     charge_id = data.get("latest_charge")
     if isinstance(charge_id, dict):
         charge_id = charge_id.get("id")
-    if charge_id:
+    if not charge_id:
+        return
+    known = db.session.scalar(db.select(Charge.id).where(Charge.stripe_charge_id == charge_id))
+    if known is None:
         sync.charge(stripe_client().v1.charges.retrieve(charge_id))
 
 
@@ -151,6 +154,8 @@ HANDLERS: dict[str, Handler] = {
     "payment_method.attached": on_payment_method,
     "payment_method.detached": on_payment_method,
     "customer.updated": on_customer,
+    "charge.succeeded": on_charge,
+    "charge.failed": on_charge,
     "charge.refunded": on_charge,
     "refund.created": on_refund,
     "refund.updated": on_refund,

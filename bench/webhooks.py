@@ -1,0 +1,235 @@
+"""Time Stripe webhook intake and processing against a rejected-signature baseline."""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from flask import Flask
+from harness import (
+    BENCH_PASSWORD,
+    QueryCounter,
+    build_app,
+    capture_deliveries,
+    print_table,
+    stripe_requests,
+    summary_ms,
+)
+
+WEBHOOK_PATH = "/webhooks/stripe"
+CARDS = ("pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_discover")
+
+
+def parse_args() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lifecycles", type=int, default=20,
+                        help="subscription lifecycles whose webhooks are timed (default 20)")
+    parser.add_argument("--warmup-lifecycles", type=int, default=1,
+                        help="lifecycles whose webhooks are posted untimed first (default 1)")
+    parser.add_argument("--database-url", default=None,
+                        help="PostgreSQL URL; its tables are DROPPED (default: temp SQLite)")
+    parser.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
+    parser.add_argument("--stripe-latency-ms", type=float, default=0.0,
+                        help="add this delay to each Stripe API call made while timing, as a "
+                             "stand-in for the network to real Stripe (default 0)")
+    parser.add_argument("--by-type", action="store_true",
+                        help="also print new-event figures per event type")
+    return parser.parse_args()
+
+
+def create_prices(stripe) -> tuple[str, str]:
+    """Create one product with a monthly and a yearly price; return their ids."""
+    product = stripe.v1.products.create(params={"name": "Bench Pro"})
+    monthly = stripe.v1.prices.create(params={
+        "product": product.id, "currency": "usd", "unit_amount": 4900,
+        "recurring": {"interval": "month"}})
+    yearly = stripe.v1.prices.create(params={
+        "product": product.id, "currency": "usd", "unit_amount": 49000,
+        "recurring": {"interval": "year"}})
+    return monthly.id, yearly.id
+
+
+def run_lifecycle(stripe, number: int, prices: tuple[str, str], rng: random.Random) -> None:
+    """Register a customer; attach a card, subscribe, change plan, refund, cancel and resume."""
+    from portal.services.accounts import register_customer
+    from portal.services.customers import ensure_stripe_customer
+
+    user = register_customer(f"bench{number}@example.com", BENCH_PASSWORD, f"Bench {number}")
+    customer_id = ensure_stripe_customer(user.account)
+    monthly, yearly = prices
+    card = stripe.v1.payment_methods.attach(rng.choice(CARDS), params={"customer": customer_id})
+    stripe.v1.customers.update(customer_id, params={
+        "invoice_settings": {"default_payment_method": card.id}})
+    subscription = stripe.v1.subscriptions.create(params={
+        "customer": customer_id, "items": [{"price": monthly}]})
+    item_id = subscription["items"].data[0].id
+    stripe.v1.subscriptions.update(subscription.id, params={
+        "items": [{"id": item_id, "price": yearly}], "proration_behavior": "always_invoice"})
+    charges = stripe.v1.charges.list(params={"customer": customer_id}).data
+    stripe.v1.refunds.create(params={"charge": charges[0].id,
+                                     "amount": rng.choice((100, 500, 1000))})
+    stripe.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    stripe.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": False})
+
+
+def make_traffic(app: Flask, first: int, count: int, prices: tuple[str, str],
+                 rng: random.Random) -> list[tuple[dict, bytes]]:
+    """Run `count` lifecycles in the sandbox and return the webhook deliveries they caused."""
+    from portal.extensions import db
+    from portal.services.stripe_client import stripe_client
+
+    with app.test_request_context("/"):
+        stripe = stripe_client()
+        for number in range(first, first + count):
+            run_lifecycle(stripe, number, prices, rng)
+        db.session.remove()
+    return capture_deliveries(app)
+
+
+def bad_signature(headers: dict) -> dict:
+    """Return the headers with the v1 signature replaced by one of the same length."""
+    parts = []
+    for part in headers["Stripe-Signature"].split(","):
+        key, _, value = part.partition("=")
+        parts.append(f"{key}={'0' * len(value)}" if key == "v1" else part)
+    return {**headers, "Stripe-Signature": ",".join(parts)}
+
+
+def post(client, headers: dict, body: bytes) -> tuple[float, int, dict]:
+    """POST one delivery; return (seconds, status, JSON answer)."""
+    start = time.perf_counter()
+    response = client.post(WEBHOOK_PATH, data=body, headers=headers)
+    elapsed = time.perf_counter() - start
+    try:
+        return elapsed, response.status_code, response.get_json(silent=True) or {}
+    finally:
+        response.close()
+
+
+def add_latency(app: Flask, seconds: float) -> None:
+    """Make every Stripe API request of the app's in-process transport take `seconds` longer."""
+    transport = app.extensions["stripe_http_client"]
+    send = transport.request
+
+    def delayed(*args, **kwargs):
+        time.sleep(seconds)
+        return send(*args, **kwargs)
+
+    transport.request = delayed
+
+
+def main() -> int:
+    """Build the traffic, time it against the baseline and print the figures."""
+    args = parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        app = build_app(args.database_url, Path(tmp))
+        from portal.extensions import db
+        from portal.models import WebhookEvent
+        from portal.services.stripe_client import stripe_client
+
+        with app.test_request_context("/"):
+            prices = create_prices(stripe_client())
+            queries = QueryCounter(db.engine)
+        client = app.test_client()
+
+        build_start = time.perf_counter()
+        warmup = make_traffic(app, 0, args.warmup_lifecycles, prices, rng)
+        for headers, body in warmup:
+            post(client, bad_signature(headers), body)
+            post(client, headers, body)
+        deliveries = make_traffic(app, args.warmup_lifecycles, args.lifecycles, prices, rng)
+        build_seconds = time.perf_counter() - build_start
+        types = Counter(json.loads(body)["type"] for _headers, body in deliveries)
+        if args.stripe_latency_ms:
+            add_latency(app, args.stripe_latency_ms / 1000)
+
+        baseline: list[float] = []
+        fresh: list[float] = []
+        duplicate: list[float] = []
+        problems: list[str] = []
+        fresh_queries = duplicate_queries = baseline_queries = 0
+        per_type: dict[str, list[tuple[float, int, int]]] = {}
+        stripe_before = stripe_requests(app)
+        # Interleaved with the baseline so machine noise falls on both alike.
+        for headers, body in deliveries:
+            with queries.counting():
+                seconds, status, _answer = post(client, bad_signature(headers), body)
+            baseline.append(seconds)
+            if status != 400:
+                problems.append(f"bad signature answered {status}")
+            before, calls_before = queries.count, stripe_requests(app)
+            with queries.counting():
+                seconds, status, answer = post(client, headers, body)
+            fresh_queries += queries.count - before
+            fresh.append(seconds)
+            per_type.setdefault(json.loads(body)["type"], []).append(
+                (seconds, queries.count - before, stripe_requests(app) - calls_before))
+            if status != 200 or answer.get("duplicate"):
+                problems.append(f"event answered {status} {answer}")
+        stripe_fresh = stripe_requests(app) - stripe_before
+        baseline_queries = queries.count - fresh_queries
+
+        stripe_before = stripe_requests(app)
+        for headers, body in deliveries:
+            seconds, status, _answer = post(client, bad_signature(headers), body)
+            baseline.append(seconds)
+            before = queries.count
+            with queries.counting():
+                seconds, status, answer = post(client, headers, body)
+            duplicate_queries += queries.count - before
+            duplicate.append(seconds)
+            if status != 200 or not answer.get("duplicate"):
+                problems.append(f"redelivery answered {status} {answer}")
+        stripe_duplicate = stripe_requests(app) - stripe_before
+
+        with app.app_context():
+            outcomes = Counter(db.session.scalars(db.select(WebhookEvent.status)))
+            dialect = db.engine.dialect.name
+            db.engine.dispose()
+
+    count = len(deliveries)
+    print(f"database: {dialect}; lifecycles: {args.lifecycles} (+{args.warmup_lifecycles} "
+          f"warm-up); events: {count}; traffic built in {build_seconds:.1f} s; "
+          f"added Stripe latency: {args.stripe_latency_ms:g} ms")
+    print("event types: " + ", ".join(f"{name} {n}" for name, n in sorted(types.items())))
+    print("stored events by status: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    base_median, _ = summary_ms(baseline)
+    rows = []
+    for label, samples, sql, calls in (
+        ("bad signature (baseline)", baseline, baseline_queries, 0),
+        ("new event: store+process", fresh, fresh_queries, stripe_fresh),
+        ("duplicate redelivery", duplicate, duplicate_queries, stripe_duplicate),
+    ):
+        median, p95 = summary_ms(samples)
+        total = sum(samples) / (2 if samples is baseline else 1)
+        rows.append([label, str(count), f"{total:.2f}", f"{count / total:.0f}",
+                     f"{median:.2f}", f"{p95:.2f}", f"{median / base_median:.1f}x",
+                     f"{sql / count:.1f}", f"{calls / count:.2f}"])
+    print()
+    print_table(["POST /webhooks/stripe", "events", "total s", "events/s", "median ms",
+                 "p95 ms", "vs base", "SQL/event", "Stripe calls/event"], rows)
+    if args.by_type:
+        print()
+        type_rows = []
+        for name, figures in sorted(per_type.items()):
+            median, p95 = summary_ms([seconds for seconds, _sql, _calls in figures])
+            type_rows.append([name, str(len(figures)), f"{median:.2f}", f"{p95:.2f}",
+                              f"{sum(sql for _s, sql, _c in figures) / len(figures):.1f}",
+                              f"{sum(calls for _s, _q, calls in figures) / len(figures):.2f}"])
+        print_table(["new event type", "events", "median ms", "p95 ms", "SQL/event",
+                     "Stripe calls/event"], type_rows)
+    if problems:
+        print(f"\n{len(problems)} unexpected answers, first: {problems[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

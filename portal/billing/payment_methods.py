@@ -7,16 +7,16 @@ from flask_login import current_user
 from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm
+from portal.billing.outcomes import attempt
 from portal.services.checkout import live_subscription
 from portal.services.payment_methods import (
-    PaymentMethodRefused,
     confirm_setup,
     create_setup_intent,
     list_cards,
     remove_card,
     set_default,
 )
-from portal.services.stripe_client import StripeError, publishable_key, stripe_js_url
+from portal.services.stripe_client import publishable_key, stripe_js_url
 
 
 @bp.route("/payment-methods")
@@ -40,10 +40,9 @@ def payment_methods():
 @customer_required
 def setup_intent():
     """Create a SetupIntent for the card the customer is entering; answer its client secret."""
-    try:
-        secret = create_setup_intent(current_user.account)
-    except StripeError as exc:
-        return jsonify(error=getattr(exc, "user_message", None) or "Stripe is unavailable."), 502
+    secret, problem = attempt(create_setup_intent, current_user.account)
+    if problem:
+        return jsonify(error=problem), 502
     return jsonify(client_secret=secret)
 
 
@@ -55,13 +54,10 @@ def confirm_card():
     setup_intent_id = payload.get("setup_intent")
     if not isinstance(setup_intent_id, str) or not setup_intent_id.startswith("seti_"):
         return jsonify(error="setup_intent is required"), 400
-    try:
-        card = confirm_setup(current_user.account, setup_intent_id,
-                             make_default=bool(payload.get("make_default")))
-    except PaymentMethodRefused as exc:
-        return jsonify(error=str(exc)), 400
-    except StripeError as exc:
-        return jsonify(error=getattr(exc, "user_message", None) or "Stripe is unavailable."), 502
+    card, problem = attempt(confirm_setup, current_user.account, setup_intent_id,
+                            make_default=bool(payload.get("make_default")))
+    if problem:
+        return jsonify(error=problem), 400
     flash(f"{card.brand.title()} ending in {card.last4} was added.", "success")
     return jsonify(payment_method=card.stripe_payment_method_id)
 
@@ -70,31 +66,20 @@ def confirm_card():
 @customer_required
 def make_default(payment_method_id: str):
     """Make a card the default for the customer and its subscriptions."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        set_default(current_user.account, payment_method_id)
-    except PaymentMethodRefused as exc:
-        flash(str(exc), "error")
-    except StripeError as exc:
-        flash(getattr(exc, "user_message", None) or "Stripe could not do that.", "error")
-    else:
-        flash("Default card changed.", "success")
-    return redirect(url_for("billing.payment_methods"), 303)
+    return _card_action(set_default, payment_method_id, "Default card changed.")
 
 
 @bp.route("/payment-methods/<payment_method_id>/remove", methods=["POST"])
 @customer_required
 def remove(payment_method_id: str):
     """Remove a card (never the last one while a paid subscription needs it)."""
+    return _card_action(remove_card, payment_method_id, "Card removed.")
+
+
+def _card_action(action, payment_method_id: str, done: str):
+    """Run a card change from a CSRF-checked form and report it on the cards page."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        remove_card(current_user.account, payment_method_id)
-    except PaymentMethodRefused as exc:
-        flash(str(exc), "error")
-    except StripeError as exc:
-        flash(getattr(exc, "user_message", None) or "Stripe could not do that.", "error")
-    else:
-        flash("Card removed.", "success")
+    _result, problem = attempt(action, current_user.account, payment_method_id)
+    flash(problem or done, "error" if problem else "success")
     return redirect(url_for("billing.payment_methods"), 303)

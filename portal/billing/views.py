@@ -7,28 +7,18 @@ from flask_login import current_user
 from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
+from portal.billing.outcomes import attempt
 from portal.services.catalog import list_plans
-from portal.services.checkout import CheckoutRefused, live_subscription, start_checkout
-from portal.services.invoices import (
-    InvoicePaymentRefused,
-    open_invoice,
-    pay_invoice,
-    recent_invoices,
-)
-from portal.services.stripe_client import StripeError, publishable_key, stripe_js_url
+from portal.services.checkout import live_subscription, start_checkout
+from portal.services.invoices import open_invoice, pay_invoice, recent_invoices
+from portal.services.stripe_client import publishable_key, stripe_js_url
 from portal.services.subscriptions import (
-    SubscriptionChangeRefused,
     cancel_at_period_end,
     change_plan,
     proration_preview,
     resume,
     summarize,
 )
-
-
-def _stripe_failure(exc: StripeError) -> str:
-    """Return a message for people about a Stripe error."""
-    return getattr(exc, "user_message", None) or "Stripe could not complete that request."
 
 
 @bp.route("/")
@@ -70,14 +60,10 @@ def checkout():
     # Stripe fills in {CHECKOUT_SESSION_ID}; url_for would escape the braces.
     success = url_for("billing.checkout_success", _external=True)
     success += "?session_id={CHECKOUT_SESSION_ID}"
-    try:
-        url = start_checkout(current_user.account, form.lookup_key.data, success,
-                             url_for("billing.checkout_cancel", _external=True))
-    except CheckoutRefused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("billing.plans"), 303)
-    except StripeError as exc:
-        flash(_stripe_failure(exc), "error")
+    url, problem = attempt(start_checkout, current_user.account, form.lookup_key.data, success,
+                           url_for("billing.checkout_cancel", _external=True))
+    if problem:
+        flash(problem, "error")
         return redirect(url_for("billing.plans"), 303)
     return redirect(url, 303)
 
@@ -113,13 +99,9 @@ def preview_change():
     form = PlanForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        preview = proration_preview(current_user.account, form.lookup_key.data)
-    except SubscriptionChangeRefused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("billing.plans"), 303)
-    except StripeError as exc:
-        flash(_stripe_failure(exc), "error")
+    preview, problem = attempt(proration_preview, current_user.account, form.lookup_key.data)
+    if problem:
+        flash(problem, "error")
         return redirect(url_for("billing.plans"), 303)
     confirm = ConfirmChangeForm(lookup_key=form.lookup_key.data,
                                 proration_date=preview.proration_date)
@@ -134,16 +116,11 @@ def confirm_change():
     form = ConfirmChangeForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        subscription = change_plan(current_user.account, form.lookup_key.data,
-                                   form.proration_date.data)
-    except SubscriptionChangeRefused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("billing.plans"), 303)
-    except StripeError as exc:
-        flash(_stripe_failure(exc), "error")
-        return redirect(url_for("billing.dashboard"), 303)
-    if subscription.status == "past_due":
+    subscription, problem = attempt(change_plan, current_user.account, form.lookup_key.data,
+                                    form.proration_date.data)
+    if problem:
+        flash(problem, "error")
+    elif subscription.status == "past_due":
         flash("Your plan changed, but the payment did not go through: pay the open invoice.",
               "error")
     else:
@@ -159,15 +136,15 @@ def cancel_subscription():
     if not form.validate_on_submit():
         flash("Please check the cancellation form.", "error")
         return redirect(url_for("billing.dashboard"), 303)
-    try:
-        subscription = cancel_at_period_end(current_user.account, form.feedback.data or None,
-                                            form.comment.data or None)
-    except (SubscriptionChangeRefused, StripeError) as exc:
-        flash(str(exc) if isinstance(exc, ValueError) else _stripe_failure(exc), "error")
-        return redirect(url_for("billing.dashboard"), 303)
-    end = subscription.current_period_end
-    flash(f"Your subscription ends on {end:%d %B %Y}. You can resume it until then."
-          if end else "Your subscription will end at the end of the period.", "success")
+    subscription, problem = attempt(cancel_at_period_end, current_user.account,
+                                    form.feedback.data or None, form.comment.data or None)
+    if problem:
+        flash(problem, "error")
+    elif subscription.current_period_end:
+        flash(f"Your subscription ends on {subscription.current_period_end:%d %B %Y}. "
+              "You can resume it until then.", "success")
+    else:
+        flash("Your subscription will end at the end of the period.", "success")
     return redirect(url_for("billing.dashboard"), 303)
 
 
@@ -177,10 +154,9 @@ def resume_subscription():
     """Keep the subscription renewing after all."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        resume(current_user.account)
-    except (SubscriptionChangeRefused, StripeError) as exc:
-        flash(str(exc) if isinstance(exc, ValueError) else _stripe_failure(exc), "error")
+    _subscription, problem = attempt(resume, current_user.account)
+    if problem:
+        flash(problem, "error")
     else:
         flash("Your subscription will renew as before.", "success")
     return redirect(url_for("billing.dashboard"), 303)
@@ -192,20 +168,13 @@ def pay(invoice_id: str):
     """Pay an open invoice now; 3-D Secure continues in the browser through Stripe.js."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        result = pay_invoice(current_user.account, invoice_id)
-    except InvoicePaymentRefused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("billing.dashboard"), 303)
-    except StripeError as exc:
-        flash(_stripe_failure(exc), "error")
-        return redirect(url_for("billing.dashboard"), 303)
-    if result.paid:
+    result, problem = attempt(pay_invoice, current_user.account, invoice_id)
+    if problem or not (result.paid or result.client_secret):
+        flash(problem or result.message, "error")
+    elif result.paid:
         flash("Thank you: the invoice is paid.", "success")
-        return redirect(url_for("billing.dashboard"), 303)
-    if result.client_secret:
+    else:
         return render_template("billing/authenticate_payment.html", invoice=result.invoice,
                                client_secret=result.client_secret,
                                stripe_js=stripe_js_url(), publishable_key=publishable_key())
-    flash(result.message, "error")
     return redirect(url_for("billing.dashboard"), 303)

@@ -7,10 +7,11 @@ from portal.extensions import db
 from portal.models import Account, Price, Subscription
 from portal.models.subscription import LIVE_STATUSES
 from portal.services.customers import ensure_stripe_customer
+from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import stripe_client
 
 
-class CheckoutRefused(ValueError):
+class CheckoutRefused(BillingRefused):
     """Raised when a Checkout cannot start (unknown price, already subscribed...)."""
 
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from portal.extensions import db
 from portal.models import Account, Invoice
 from portal.services import sync
+from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import CardError, as_dict, stripe_client
 
 
-class InvoicePaymentRefused(ValueError):
+class InvoicePaymentRefused(BillingRefused):
     """Raised when an invoice cannot be paid from the portal."""
 
 

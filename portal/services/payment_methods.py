@@ -8,10 +8,11 @@ from portal.models import Account, PaymentMethod, Subscription
 from portal.models.subscription import LIVE_STATUSES
 from portal.services import sync
 from portal.services.customers import ensure_stripe_customer
+from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import as_dict, stripe_client
 
 
-class PaymentMethodRefused(ValueError):
+class PaymentMethodRefused(BillingRefused):
     """Raised when a card change is not allowed or does not belong to the account."""
 
 

@@ -8,6 +8,7 @@ from portal.extensions import db
 from portal.models import Account, Price, Subscription
 from portal.services import sync
 from portal.services.checkout import live_subscription
+from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import as_dict, stripe_client
 
 CANCELLATION_FEEDBACK = (
@@ -22,7 +23,7 @@ CANCELLATION_FEEDBACK = (
 )
 
 
-class SubscriptionChangeRefused(ValueError):
+class SubscriptionChangeRefused(BillingRefused):
     """Raised when a requested subscription change is not possible."""
 
 

@@ -1,0 +1,17 @@
+"""Running a billing service call from a view: a result, or a message for the customer."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from portal.services.refusals import BillingRefused
+from portal.services.stripe_client import StripeError
+
+
+def attempt(action: Callable, *args, **kwargs) -> tuple[object | None, str | None]:
+    """Call `action`; return (result, None), or (None, why) when refused or Stripe failed."""
+    try:
+        return action(*args, **kwargs), None
+    except BillingRefused as exc:
+        return None, str(exc)
+    except StripeError as exc:
+        return None, getattr(exc, "user_message", None) or "Stripe could not complete that request."

@@ -48,6 +48,20 @@ def buy(page, base: str, plan: str, interval: str) -> None:
     page.locator("#activation[data-state=active]").wait_for(timeout=15_000)
 
 
+def add_card_with_3d_secure(page, base: str, number: str) -> None:
+    """Save a card through the Elements form as the default, completing 3-D Secure."""
+    page.goto(f"{base}/billing/payment-methods")
+    frame = page.frame_locator("#payment-element iframe")
+    frame.get_by_label("Card number").fill(number)
+    frame.get_by_label(re.compile("Expir")).fill("12 / 34")
+    frame.get_by_label("Security code").fill("123")
+    page.get_by_label("Make this my default card").check()
+    page.get_by_role("button", name="Save card").click()
+    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
+    challenge.get_by_role("button", name="Complete").click()
+    page.get_by_text(f"Visa ending in {number[-4:]} was added.").wait_for(timeout=15_000)
+
+
 def customer_of(api, email: str):
     """Return the Stripe customer the portal made for an email."""
     found = api.v1.customers.search(params={"query": f"email:'{email}'"}).data
@@ -95,16 +109,7 @@ def test_upgrade_card_cancel_and_resume(portal, page, api):
     assert "$490.00 / year" in page.locator("#plan").inner_text()
 
     # A 3-D Secure card through Elements, made the default.
-    page.goto(f"{base}/billing/payment-methods")
-    frame = page.frame_locator("#payment-element iframe")
-    frame.get_by_label("Card number").fill("4000 0025 0000 3155")
-    frame.get_by_label(re.compile("Expir")).fill("12 / 34")
-    frame.get_by_label("Security code").fill("123")
-    page.get_by_label("Make this my default card").check()
-    page.get_by_role("button", name="Save card").click()
-    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
-    challenge.get_by_role("button", name="Complete").click()
-    page.get_by_text("Visa ending in 3155 was added.").wait_for(timeout=15_000)
+    add_card_with_3d_secure(page, base, "4000 0025 0000 3155")
     row = page.locator("#cards tr", has_text="3155")
     assert "Default" in row.inner_text()
     customer = api.v1.customers.retrieve(customer.id)
@@ -132,16 +137,7 @@ def test_pay_now_finishes_3d_secure_for_an_upgrade_the_bank_held(portal, page, a
     register(page, base, "held@example.com")
     buy(page, base, "pro", "month")
     # A card whose bank asks for authentication on every payment becomes the default.
-    page.goto(f"{base}/billing/payment-methods")
-    frame = page.frame_locator("#payment-element iframe")
-    frame.get_by_label("Card number").fill("4000 0027 6000 3184")
-    frame.get_by_label(re.compile("Expir")).fill("12 / 34")
-    frame.get_by_label("Security code").fill("123")
-    page.get_by_label("Make this my default card").check()
-    page.get_by_role("button", name="Save card").click()
-    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
-    challenge.get_by_role("button", name="Complete").click()
-    page.get_by_text("Visa ending in 3184 was added.").wait_for(timeout=15_000)
+    add_card_with_3d_secure(page, base, "4000 0027 6000 3184")
 
     # The upgrade's payment needs the customer: the bank holds it.
     page.goto(f"{base}/billing/plans?interval=year")
@@ -154,6 +150,7 @@ def test_pay_now_finishes_3d_secure_for_an_upgrade_the_bank_held(portal, page, a
 
     page.get_by_role("button", name="Pay now").click()
     page.wait_for_url(f"{base}/billing/invoices/*/pay")
+    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
     challenge.get_by_role("button", name="Complete").click()
     page.wait_for_url(f"{base}/billing/")
     customer = customer_of(api, "held@example.com")

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import stripe
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.factories import skip_or_fail
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PUBLISHABLE_KEY = "pk_test_sandbox_browser"
 SECRET_KEY = "sk_test_sandbox_browser"
 
@@ -103,23 +90,6 @@ def serve(app: Callable) -> tuple[str, Callable[[], None]]:
         thread.join(timeout=5)
 
     return f"http://127.0.0.1:{server.server_port}", stop
-
-
-def launch_chromium() -> Iterator[Any]:
-    """Yield headless Debian Chromium driven by Playwright, or skip when it is missing."""
-    if not os.path.exists(CHROMIUM):
-        skip_or_fail(
-            "Chromium is not installed: run `apt-get install chromium` to enable browser tests",
-            "REQUIRE_BROWSER",
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("Playwright is missing: pip install -e '.[test]'", "REQUIRE_BROWSER")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def new_page(browser: Any) -> tuple[Any, Any]:

@@ -166,3 +166,13 @@ def webhook_receiver() -> Iterator[Receiver]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def shop(sandbox):
+    """Run the test shop on its own origin, loading Stripe.js from the sandbox."""
+    from tests.sandbox.browser_support import merchant_app, serve
+
+    url, stop = serve(merchant_app(f"{sandbox.url}/v3/"))
+    yield url
+    stop()

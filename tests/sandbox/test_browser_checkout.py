@@ -6,7 +6,6 @@ recorded events through the official SDK.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,37 +14,11 @@ import stripe
 from tests.sandbox.browser_support import (
     SECRET_KEY,
     event_types,
-    launch_chromium,
-    merchant_app,
     monthly_price,
-    new_page,
-    serve,
 )
 
 pytestmark = pytest.mark.browser
 AUTH_FAILED = "We are unable to authenticate your payment method."
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Return headless Debian Chromium, or skip when it is missing."""
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    """Return a fresh browser page."""
-    context, tab = new_page(chromium)
-    yield tab
-    context.close()
-
-
-@pytest.fixture
-def shop(sandbox: Any) -> Iterator[str]:
-    """Run the test shop on its own origin, loading Stripe.js from the sandbox."""
-    url, stop = serve(merchant_app(f"{sandbox.url}/v3/"))
-    yield url
-    stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ an Element and confirms intents. Results are checked through the official SDK an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,35 +20,12 @@ from tests.sandbox.browser_support import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
     event_types,
-    launch_chromium,
     merchant_app,
     new_page,
     serve,
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Return headless Debian Chromium, or skip when it is missing."""
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    """Return a fresh browser page."""
-    context, tab = new_page(chromium)
-    yield tab
-    context.close()
-
-
-@pytest.fixture
-def shop(sandbox: Any) -> Iterator[str]:
-    """Run the test shop on its own origin, loading Stripe.js from the sandbox."""
-    url, stop = serve(merchant_app(f"{sandbox.url}/v3/"))
-    yield url
-    stop()
 
 
 @pytest.fixture

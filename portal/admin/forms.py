@@ -1,17 +1,18 @@
 """Forms for staff actions (each one a POST with CSRF)."""
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired
 
+from portal.forms import PortalForm
 
-class UserActiveForm(FlaskForm):
+
+class UserActiveForm(PortalForm):
     """Enable or disable a user's sign-in."""
 
     active = HiddenField(validators=[DataRequired(), AnyOf(["0", "1"])])
 
 
-class StaffRoleForm(FlaskForm):
+class StaffRoleForm(PortalForm):
     """Switch a staff user between admin and auditor."""
 
     role = SelectField(
@@ -21,5 +22,5 @@ class StaffRoleForm(FlaskForm):
     )
 
 
-class RetryEventsForm(FlaskForm):
+class RetryEventsForm(PortalForm):
     """Replay the webhook events whose processing failed."""

@@ -1,7 +1,8 @@
 """Forms for sign-up, sign-in and password resets (CSRF through Flask-WTF)."""
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from portal.forms import PortalForm
 
 PASSWORD_RULES = [
     DataRequired(),
@@ -9,7 +10,7 @@ PASSWORD_RULES = [
 ]
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(PortalForm):
     """Create an account and its first user."""
 
     account_name = StringField(
@@ -23,7 +24,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     """Sign in with email and password."""
 
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=320)])
@@ -31,13 +32,13 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me signed in")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(PortalForm):
     """Ask for a password-reset link."""
 
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=320)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(PortalForm):
     """Choose a new password from a reset link."""
 
     password = PasswordField("New password", validators=PASSWORD_RULES)
@@ -47,5 +48,5 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(PortalForm):
     """Sign out (a POST, so another site cannot sign a user out)."""

@@ -1,28 +1,28 @@
 """Forms for subscribing, changing plan, cancelling and card actions (all CSRF-protected)."""
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from portal.forms import PortalForm
 from portal.services.subscriptions import CANCELLATION_FEEDBACK
 
 LOOKUP_KEY = Regexp(r"^[a-z0-9_]{1,200}$", message="Unknown plan.")
 
 
-class PlanForm(FlaskForm):
+class PlanForm(PortalForm):
     """Choose a plan price (subscribe, or preview a change to it)."""
 
     lookup_key = HiddenField(validators=[DataRequired(), LOOKUP_KEY])
 
 
-class ConfirmChangeForm(FlaskForm):
+class ConfirmChangeForm(PortalForm):
     """Confirm a previewed plan change at the preview's proration time."""
 
     lookup_key = HiddenField(validators=[DataRequired(), LOOKUP_KEY])
     proration_date = IntegerField(validators=[DataRequired()])
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     """Cancel at the end of the period, with an optional reason."""
 
     feedback = SelectField(
@@ -35,5 +35,5 @@ class CancelForm(FlaskForm):
                             validators=[Optional(), Length(max=500)])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A button that changes something (resume, pay now, make default, remove)."""

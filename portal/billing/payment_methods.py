@@ -50,7 +50,9 @@ def setup_intent():
 @customer_required
 def confirm_card():
     """Record the card Stripe.js just saved."""
-    payload = request.get_json(silent=True) or {}
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return jsonify(error="send a JSON object with setup_intent"), 400
     setup_intent_id = payload.get("setup_intent")
     if not isinstance(setup_intent_id, str) or not setup_intent_id.startswith("seti_"):
         return jsonify(error="setup_intent is required"), 400

@@ -172,15 +172,7 @@ def _decline(ctx: Ctx, pi: dict, pm: dict, decline: dict) -> dict:
     """Record a declined attempt: failed charge, requires_payment_method, payment_failed event."""
     charge = charges.create_charge(ctx, pi, pm, decline=decline)
     pi.update(status="requires_payment_method", latest_charge=charge["id"], next_action=None)
-    pi["last_payment_error"] = {
-        "charge": charge["id"],
-        "code": decline["code"],
-        "decline_code": decline["decline_code"],
-        "doc_url": f"https://stripe.com/docs/error-codes/{decline['code']}",
-        "message": decline["message"],
-        "payment_method": {k: v for k, v in pm.items() if not k.startswith("_")},
-        "type": "card_error",
-    }
+    pi["last_payment_error"] = payment_methods.last_error(pm, decline, charge=charge["id"])
     save(ctx, pi)
     ctx.emit("payment_intent.payment_failed", pi)
     return decline

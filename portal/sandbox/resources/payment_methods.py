@@ -141,6 +141,19 @@ def decline_error(
     )
 
 
+def last_error(pm: dict, decline: dict, **extra: Any) -> dict:
+    """Return an intent's last_payment_error / last_setup_error for a declined card."""
+    return {
+        **extra,
+        "code": decline["code"],
+        "decline_code": decline["decline_code"],
+        "doc_url": f"https://stripe.com/docs/error-codes/{decline['code']}",
+        "message": decline["message"],
+        "payment_method": _public(pm),
+        "type": "card_error",
+    }
+
+
 def _public(pm: dict) -> dict:
     """Return a PaymentMethod without its hidden keys, for embedding in errors."""
     return {k: v for k, v in pm.items() if not k.startswith("_")}

@@ -81,14 +81,7 @@ def confirm(ctx: Ctx, si: dict, p: dict) -> dict:
     if behaviour["kind"] == "decline":
         decline = behaviour["decline"]
         si.update(status="requires_payment_method", next_action=None)
-        si["last_setup_error"] = {
-            "code": decline["code"],
-            "decline_code": decline["decline_code"],
-            "doc_url": f"https://stripe.com/docs/error-codes/{decline['code']}",
-            "message": decline["message"],
-            "payment_method": {k: v for k, v in pm.items() if not k.startswith("_")},
-            "type": "card_error",
-        }
+        si["last_setup_error"] = payment_methods.last_error(pm, decline)
         save(ctx, si)
         ctx.emit("setup_intent.setup_failed", si)
         raise payment_methods.decline_error(

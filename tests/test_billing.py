@@ -271,3 +271,15 @@ def test_stripe_js_and_csp_follow_the_stripe_mode(app, client, database_url, mak
     assert directives["default-src"] == "'self'"
     with live.app_context():
         db.engine.dispose()
+
+
+def test_staff_see_an_accounts_subscription_and_invoices(client, subscribed, make_user, login):
+    from portal.models import Role
+
+    customer = subscribed("pro_month")
+    login(make_user(Role.AUDITOR))
+    page = client.get(f"/admin/accounts/{customer.account_id}").get_data(as_text=True)
+    subscription = db.session.scalar(db.select(Subscription))
+    assert subscription.stripe_subscription_id in page
+    assert "$49.00 / month" in page and "active" in page
+    assert page.count("status-paid") >= 1

@@ -10,6 +10,8 @@ from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.services.audit import recent_audit_entries, record_audit
+from portal.services.checkout import live_subscription
+from portal.services.invoices import recent_invoices
 from portal.services.staff import (
     LastAdminError,
     list_accounts,
@@ -17,6 +19,7 @@ from portal.services.staff import (
     set_staff_role,
     set_user_active,
 )
+from portal.services.subscriptions import summarize
 from portal.services.webhooks import failed_events, retry_failed_events
 
 AUDIT_PAGE_SIZE = 50
@@ -34,7 +37,13 @@ def accounts():
 def account(account_id: int):
     """Show one account and its users."""
     record = db.get_or_404(Account, account_id)
-    return render_template("admin/account.html", account=record, active_form=UserActiveForm())
+    return render_template(
+        "admin/account.html",
+        account=record,
+        summary=summarize(live_subscription(record)),
+        invoices=recent_invoices(record),
+        active_form=UserActiveForm(),
+    )
 
 
 @bp.route("/staff")

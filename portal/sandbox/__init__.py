@@ -32,6 +32,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from .billing.engine import run_billing
 from .core import api
 from .core.errors import StripeError
 from .core.ids import new_id
@@ -105,7 +106,7 @@ def _ensure_thread(app: Flask) -> None:
     state = app.extensions["sandbox"]
     with state["lock"]:
         if state["thread"] is None or not state["thread"].is_alive():
-            state["thread"] = DeliveryThread(app)
+            state["thread"] = DeliveryThread(app, before=run_billing)
             state["thread"].start()
 
 

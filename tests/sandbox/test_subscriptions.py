@@ -209,3 +209,33 @@ def test_engine_runs_on_real_time_before_each_request(sandbox, stripe_client):
         "customer.subscription.trial_will_end"
     ]
     assert run_billing(sandbox.app) == 0
+
+
+def test_time_moves_without_requests_when_the_delivery_loop_runs(start_sandbox):
+    import sqlite3
+    import time as wall
+
+    running = start_sandbox(delivery="thread")
+    client = running.client()
+    customer = client.v1.customers.create(params={"email": "loop@example.com"})
+    client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    product = client.v1.products.create(params={"name": "Loop"})
+    price_obj = client.v1.prices.create(params={
+        "product": product.id, "currency": "usd", "unit_amount": 700,
+        "recurring": {"interval": "month"}})
+    card = client.v1.payment_methods.list(params={"customer": customer.id}).data[0]
+    sub = client.v1.subscriptions.create(params={
+        "customer": customer.id, "items": [{"price": price_obj.id}],
+        "default_payment_method": card.id, "trial_end": int(wall.time()) + 2})
+    assert sub.status == "trialing"
+    # No API request from here on: only the background loop can end the trial.
+    deadline = wall.monotonic() + 15
+    status = "trialing"
+    while status == "trialing" and wall.monotonic() < deadline:
+        wall.sleep(0.5)
+        with sqlite3.connect(running.db) as connection:
+            status = connection.execute(
+                "SELECT json_extract(body, '$.status') FROM objects WHERE id = ?", (sub.id,)
+            ).fetchone()[0]
+        connection.close()
+    assert status == "active"

@@ -177,16 +177,21 @@ def deliveries(
 class DeliveryThread(threading.Thread):
     """Background loop that delivers due webhooks every ``interval`` seconds until stopped."""
 
-    def __init__(self, app: Flask, interval: float = 1.0) -> None:
+    def __init__(self, app: Flask, interval: float = 1.0,
+                 before: Callable[[Flask], object] | None = None) -> None:
         super().__init__(name="sandbox-webhooks", daemon=True)
         self.app = app
         self.interval = interval
+        # Work to run first on every pass (the billing engine), so time moves without requests.
+        self.before = before
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        """Deliver due rows until ``stop`` is called."""
+        """Run due work and deliver due rows until ``stop`` is called."""
         while not self.stopped.wait(self.interval):
             try:
+                if self.before is not None:
+                    self.before(self.app)
                 deliver_due(self.app)
             except Exception:  # noqa: BLE001 - the loop must survive a locked or missing db
                 self.app.logger.exception("webhook delivery loop failed")

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -190,9 +190,13 @@ def register_blueprints(app: Flask) -> None:
 
     app.add_url_rule("/", endpoint="index", view_func=index)
 
+    # Read once: browsers ask for it on every first visit, and no file handle stays open.
+    icon = (Path(app.static_folder) / "favicon.ico").read_bytes()
+
     def favicon():
         """Serve the icon browsers ask for at /favicon.ico, even on pages that link none."""
-        return app.send_static_file("favicon.ico")
+        return Response(icon, mimetype="image/vnd.microsoft.icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     app.add_url_rule("/favicon.ico", endpoint="favicon", view_func=favicon)
 

@@ -13,7 +13,7 @@ from ..core.api import route
 from ..core.clock import wall_time
 from ..core.context import Ctx
 from ..core.currencies import exponent
-from ..core.lists import paginate
+from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import fetch, insert, new_object
 from ..core.params import LIST_SPEC, Str
 from ..core.render import renderer
@@ -94,16 +94,11 @@ def list_balance_transactions(ctx: Ctx) -> dict:
     p = ctx.validate(
         {**LIST_SPEC, "type": Str(), "source": Str(), "currency": Str(), "payout": Str()}
     )
-    where, args = [], []
-    for key in ("type", "source", "currency"):
-        if p.get(key):
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(p[key])
+    filters = {key: equals(field(key)) for key in ("type", "source", "currency")}
     return paginate(
         ctx.store,
         p,
         "/v1/balance_transactions",
         obj_type="balance_transaction",
-        where=" AND ".join(where),
-        args=args,
+        **filtered(p, filters),
     )

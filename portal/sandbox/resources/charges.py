@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core.api import route
 from ..core.context import Ctx
-from ..core.lists import paginate
+from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply, apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Meta, Str
 from ..core.render import renderer
@@ -223,16 +223,8 @@ def list_charges(ctx: Ctx) -> dict:
     p = ctx.validate(
         {**LIST_SPEC, "customer": Str(), "payment_intent": Str(), "transfer_group": Str()}
     )
-    where, args = [], []
-    if p.get("customer"):
-        where.append("customer = ?")
-        args.append(p["customer"])
-    if p.get("payment_intent"):
-        where.append("json_extract(body, '$.payment_intent') = ?")
-        args.append(p["payment_intent"])
-    return paginate(
-        ctx.store, p, "/v1/charges", obj_type="charge", where=" AND ".join(where), args=args
-    )
+    filters = {"customer": equals("customer"), "payment_intent": equals(field("payment_intent"))}
+    return paginate(ctx.store, p, "/v1/charges", obj_type="charge", **filtered(p, filters))
 
 
 @route("/v1/charges/<obj_id>/refunds", methods=["GET"])

@@ -24,7 +24,7 @@ from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid, state_error
 from ..core.ids import random_token
-from ..core.lists import list_of, paginate
+from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
 from . import checkout_line_items
@@ -362,23 +362,17 @@ def list_sessions(ctx: Ctx) -> dict:
         }
     )
     expire_due(ctx)
-    where, args = [], []
-    if p.get("customer"):
-        where.append("json_extract(body, '$.customer') = ?")
-        args.append(p["customer"])
-    for key in ("status", "payment_intent", "subscription", "payment_link"):
-        if p.get(key):
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(p[key])
-    email = (p.get("customer_details") or {}).get("email")
-    if email:
-        where.append("json_extract(body, '$.customer_details.email') = ?")
-        args.append(email)
+    filters = {
+        key: equals(field(key))
+        for key in (
+            "customer",
+            "status",
+            "payment_intent",
+            "subscription",
+            "payment_link",
+            "customer_details.email",
+        )
+    }
     return paginate(
-        ctx.store,
-        p,
-        "/v1/checkout/sessions",
-        obj_type="checkout.session",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/checkout/sessions", obj_type="checkout.session", **filtered(p, filters)
     )

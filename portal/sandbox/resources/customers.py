@@ -6,7 +6,7 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
 from ..core.ids import random_token
-from ..core.lists import paginate, search
+from ..core.lists import equals, field, filtered, paginate, search
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, List, Meta, Str
 from . import tax_ids
@@ -204,16 +204,8 @@ def delete_customer(ctx: Ctx, obj_id: str) -> dict:
 def list_customers(ctx: Ctx) -> dict:
     """List customers, newest first, filtered by email or test clock."""
     p = ctx.validate({**LIST_SPEC, "email": Str(), "test_clock": Str()})
-    where, args = [], []
-    if p.get("email"):
-        where.append("json_extract(body, '$.email') = ?")
-        args.append(p["email"])
-    if p.get("test_clock"):
-        where.append("test_clock = ?")
-        args.append(p["test_clock"])
-    return paginate(
-        ctx.store, p, "/v1/customers", obj_type="customer", where=" AND ".join(where), args=args
-    )
+    filters = {"email": equals(field("email")), "test_clock": equals("test_clock")}
+    return paginate(ctx.store, p, "/v1/customers", obj_type="customer", **filtered(p, filters))
 
 
 @route("/v1/customers/search", methods=["GET"])

@@ -10,7 +10,7 @@ from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid
 from ..core.ids import new_id
-from ..core.lists import paginate
+from ..core.lists import Filter, equals, field, filtered, paginate
 from ..core.objects import apply_metadata, deleted_stub, fetch, save
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 
@@ -252,20 +252,11 @@ def delete_invoice_item(ctx: Ctx, obj_id: str) -> dict:
 def list_invoice_items(ctx: Ctx) -> dict:
     """List invoice items, filtered by customer, invoice or pending state."""
     p = ctx.validate({**LIST_SPEC, "customer": Str(), "invoice": Str(), "pending": Bool()})
-    where, args = [], []
-    if p.get("customer"):
-        where.append("customer = ?")
-        args.append(p["customer"])
-    if p.get("invoice"):
-        where.append("json_extract(body, '$.invoice') = ?")
-        args.append(p["invoice"])
-    if p.get("pending"):
-        where.append("json_extract(body, '$.invoice') IS NULL")
+    filters = {
+        "customer": equals("customer"),
+        "invoice": equals(field("invoice")),
+        "pending": Filter(f"{field('invoice')} IS NULL", lambda _: []),
+    }
     return paginate(
-        ctx.store,
-        p,
-        "/v1/invoiceitems",
-        obj_type="invoiceitem",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/invoiceitems", obj_type="invoiceitem", **filtered(p, filters)
     )

@@ -17,7 +17,7 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid, missing
 from ..core.ids import new_id
-from ..core.lists import list_of, paginate
+from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import fetch, new_object, save
 from ..core.params import LIST_SPEC, Anything, Int, Str, need
 from ..core.render import renderer
@@ -97,10 +97,8 @@ def retrieve_meter(ctx: Ctx, obj_id: str) -> dict:
 def list_meters(ctx: Ctx) -> dict:
     """List billing meters, optionally by status."""
     p = ctx.validate({**LIST_SPEC, "status": Str(("active", "inactive"))})
-    where, args = (
-        ("json_extract(body, '$.status') = ?", (p["status"],)) if p.get("status") else ("", ())
-    )
-    return paginate(ctx.store, p, "/v1/billing/meters", obj_type=METER, where=where, args=args)
+    filters = {"status": equals(field("status"))}
+    return paginate(ctx.store, p, "/v1/billing/meters", obj_type=METER, **filtered(p, filters))
 
 
 @route("/v1/billing/meters/<obj_id>", methods=["POST"])

@@ -10,7 +10,7 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid, state_error
-from ..core.lists import paginate, search
+from ..core.lists import equals, filtered, paginate, search
 from ..core.objects import apply, apply_metadata, fetch, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str
 from . import charges, payment_methods, three_d_secure
@@ -196,9 +196,9 @@ def cancel_payment_intent(ctx: Ctx, obj_id: str) -> dict:
 def list_payment_intents(ctx: Ctx) -> dict:
     """List PaymentIntents, optionally of one customer."""
     p = ctx.validate({**LIST_SPEC, "customer": Str()})
-    where, args = ("customer = ?", (p["customer"],)) if p.get("customer") else ("", ())
+    filters = {"customer": equals("customer")}
     return paginate(
-        ctx.store, p, "/v1/payment_intents", obj_type="payment_intent", where=where, args=args
+        ctx.store, p, "/v1/payment_intents", obj_type="payment_intent", **filtered(p, filters)
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import StripeError, invalid, missing
-from ..core.lists import paginate
+from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, Meta, Str, need
 from . import cards
@@ -300,17 +300,15 @@ def detach_payment_method(ctx: Ctx, obj_id: str) -> dict:
 
 def _list(ctx: Ctx, p: dict, customer_id: str | None, url: str) -> dict:
     """List PaymentMethods, optionally of one customer and one type."""
-    where, args = [], []
-    if customer_id:
-        if ctx.store.get(customer_id, "customer") is None:
-            raise missing("customer", customer_id, "customer")
-        where.append("customer = ?")
-        args.append(customer_id)
-    if p.get("type"):
-        where.append("json_extract(body, '$.type') = ?")
-        args.append(p["type"])
+    if customer_id and ctx.store.get(customer_id, "customer") is None:
+        raise missing("customer", customer_id, "customer")
+    filters = {"customer": equals("customer"), "type": equals(field("type"))}
     return paginate(
-        ctx.store, p, url, obj_type="payment_method", where=" AND ".join(where), args=args
+        ctx.store,
+        p,
+        url,
+        obj_type="payment_method",
+        **filtered({**p, "customer": customer_id}, filters),
     )
 
 

@@ -11,7 +11,7 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid
-from ..core.lists import paginate, search
+from ..core.lists import equals, field, filtered, flag, one_of, paginate, search
 from ..core.objects import apply, apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 from . import products
@@ -277,6 +277,17 @@ def update_price(ctx: Ctx, obj_id: str) -> dict:
     return price
 
 
+FILTERS = {
+    "active": flag(field("active")),
+    **{key: equals(field(key)) for key in ("currency", "product", "type")},
+    "lookup_keys": one_of(field("lookup_key")),
+    **{
+        f"recurring.{key}": equals(field(f"recurring.{key}"))
+        for key in ("interval", "usage_type", "meter")
+    },
+}
+
+
 @route("/v1/prices", methods=["GET"])
 def list_prices(ctx: Ctx) -> dict:
     """List prices filtered by active, currency, product, type, lookup_keys or recurring."""
@@ -291,28 +302,9 @@ def list_prices(ctx: Ctx) -> dict:
             "recurring": {"interval": Str(), "usage_type": Str(), "meter": Str()},
         }
     )
-    where, args = [], []
-    if "active" in p:
-        where.append("json_extract(body, '$.active') = ?")
-        args.append(1 if p["active"] else 0)
-    for key in ("currency", "product", "type"):
-        if p.get(key):
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(p[key])
-    if p.get("lookup_keys"):
-        if len(p["lookup_keys"]) > 10:
-            raise invalid("You may pass at most 10 lookup keys.", "lookup_keys")
-        where.append(
-            f"json_extract(body, '$.lookup_key') IN ({', '.join('?' for _ in p['lookup_keys'])})"
-        )
-        args += p["lookup_keys"]
-    for key, value in (p.get("recurring") or {}).items():
-        if value:
-            where.append(f"json_extract(body, '$.recurring.{key}') = ?")
-            args.append(value)
-    return paginate(
-        ctx.store, p, "/v1/prices", obj_type="price", where=" AND ".join(where), args=args
-    )
+    if len(p.get("lookup_keys") or []) > 10:
+        raise invalid("You may pass at most 10 lookup keys.", "lookup_keys")
+    return paginate(ctx.store, p, "/v1/prices", obj_type="price", **filtered(p, FILTERS))
 
 
 @route("/v1/prices/search", methods=["GET"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
-from ..core.lists import paginate, search
+from ..core.lists import equals, field, filtered, flag, one_of, paginate, search
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Num, Str, need
 
@@ -152,28 +152,21 @@ def delete_product(ctx: Ctx, obj_id: str) -> dict:
     return deleted_stub(product)
 
 
+FILTERS = {
+    "active": flag(field("active")),
+    "shippable": flag(field("shippable")),
+    "url": equals(field("url")),
+    "ids": one_of("id"),
+}
+
+
 @route("/v1/products", methods=["GET"])
 def list_products(ctx: Ctx) -> dict:
     """List products, filtered by active, ids, shippable or url."""
     p = ctx.validate(
         {**LIST_SPEC, "active": Bool(), "ids": List(Str()), "shippable": Bool(), "url": Str()}
     )
-    where, args = [], []
-    if "active" in p:
-        where.append("json_extract(body, '$.active') = ?")
-        args.append(1 if p["active"] else 0)
-    if "shippable" in p:
-        where.append("json_extract(body, '$.shippable') = ?")
-        args.append(1 if p["shippable"] else 0)
-    if p.get("url"):
-        where.append("json_extract(body, '$.url') = ?")
-        args.append(p["url"])
-    if p.get("ids"):
-        where.append(f"id IN ({', '.join('?' for _ in p['ids'])})")
-        args += p["ids"]
-    return paginate(
-        ctx.store, p, "/v1/products", obj_type="product", where=" AND ".join(where), args=args
-    )
+    return paginate(ctx.store, p, "/v1/products", obj_type="product", **filtered(p, FILTERS))
 
 
 @route("/v1/products/search", methods=["GET"])

@@ -6,7 +6,7 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid, state_error
 from ..core.ids import client_secret
-from ..core.lists import paginate
+from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply, apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, List, Meta, Str
 from ..core.render import render
@@ -232,18 +232,7 @@ def list_setup_intents(ctx: Ctx) -> dict:
     p = ctx.validate(
         {**LIST_SPEC, "customer": Str(), "payment_method": Str(), "attach_to_self": Bool()}
     )
-    where, args = [], []
-    if p.get("customer"):
-        where.append("customer = ?")
-        args.append(p["customer"])
-    if p.get("payment_method"):
-        where.append("json_extract(body, '$.payment_method') = ?")
-        args.append(p["payment_method"])
+    filters = {"customer": equals("customer"), "payment_method": equals(field("payment_method"))}
     return paginate(
-        ctx.store,
-        p,
-        "/v1/setup_intents",
-        obj_type="setup_intent",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/setup_intents", obj_type="setup_intent", **filtered(p, filters)
     )

@@ -7,11 +7,11 @@ from urllib.parse import urlparse
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
-from ..core.events import API_VERSION
 from ..core.ids import random_token
 from ..core.lists import paginate
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Bool, List, Meta, Str, need
+from ..core.version import API_VERSION
 
 UPDATE_SPEC = {
     "url": Str(),

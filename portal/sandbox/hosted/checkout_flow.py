@@ -26,15 +26,8 @@ from ..billing.money import round_half_up
 from ..core.context import Ctx
 from ..core.errors import StripeError
 from ..core.objects import fetch, save
-from ..resources import (
-    cards,
-    customers,
-    payment_intents,
-    payment_methods,
-    promotion_codes,
-    setup_intents,
-    subscriptions,
-)
+from ..objects import cards, payment_intents, payment_methods, setup_intents
+from ..resources import customers, promotion_codes, subscriptions
 from ..resources.checkout_sessions import call_handler
 
 
@@ -223,11 +216,7 @@ def _subscribe(ctx: Ctx, session: dict, pm: dict, customer: str) -> Outcome:
         # a retry after a decline or failed challenge confirms the same SetupIntent again.
         # Stripe shows this SetupIntent as the session's setup_intent.
         if not session.get("setup_intent"):
-            si = call_handler(
-                ctx,
-                setup_intents.create_setup_intent,
-                {"customer": customer, "usage": "off_session"},
-            )
+            si = setup_intents.new_setup_intent(ctx, {"customer": customer, "usage": "off_session"})
             session["setup_intent"] = si["id"]
             save(ctx, session)
         return _confirm_setup(ctx, session, session["setup_intent"], pm)

@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from flask import Response, redirect, render_template, request
 
 from ..core.context import Ctx
-from ..resources import payment_intents, setup_intents
+from ..objects import payment_intents, setup_intents
 from . import bp
 from .pages import money, page, run
 

@@ -27,6 +27,7 @@ from ..core.ids import random_token
 from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
+from ..objects import setup_intents
 from . import checkout_line_items
 
 MIN_LIFETIME = 30 * 60
@@ -200,15 +201,13 @@ def _expires_at(ctx: Ctx, p: dict, now: int) -> int:
 
 def _setup_intent(ctx: Ctx, session: dict, p: dict) -> dict:
     """Create the SetupIntent a setup-mode session collects the card with."""
-    from . import setup_intents
-
     data = p.get("setup_intent_data") or {}
     params: dict[str, Any] = {"usage": "off_session", "metadata": data.get("metadata") or {}}
     if session["customer"]:
         params["customer"] = session["customer"]
     if data.get("description"):
         params["description"] = data["description"]
-    return call_handler(ctx, setup_intents.create_setup_intent, params)
+    return setup_intents.new_setup_intent(ctx, params)
 
 
 def call_handler(ctx: Ctx, handler: Any, params: dict, **url_args: Any) -> dict:

@@ -9,6 +9,7 @@ from ..core.ids import random_token
 from ..core.lists import equals, field, filtered, paginate, search
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, List, Meta, Str
+from ..objects.payment_methods import attach
 from . import tax_ids
 
 ADDRESS = {k: Str() for k in ("city", "country", "line1", "line2", "postal_code", "state")}
@@ -139,8 +140,6 @@ def create_customer(ctx: Ctx) -> dict:
     # The payment method is attached before the default is checked, as Stripe allows
     # `payment_method` and `invoice_settings[default_payment_method]` in one create call.
     if p.get("payment_method"):
-        from .payment_methods import attach
-
         attach(ctx, p["payment_method"], customer["id"], param="payment_method")
     if p.get("invoice_settings"):
         _check_default_payment_method(

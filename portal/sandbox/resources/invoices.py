@@ -10,6 +10,7 @@ after creation; an open invoice with auto_advance is charged one hour after fina
 from __future__ import annotations
 
 from ..billing import collection, discounts, invoice_build
+from ..billing.cycle import pending_items
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
@@ -18,7 +19,7 @@ from ..core.objects import apply_metadata, fetch
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 from ..core.render import renderer
 from ..core.store import Store
-from .payment_methods import decline_error
+from ..objects.payment_methods import decline_error
 
 FINALIZE_DELAY = 3600
 STATUSES = ("draft", "open", "paid", "uncollectible", "void")
@@ -115,8 +116,6 @@ def create_invoice(ctx: Ctx) -> dict:
     )
     _apply_draft(ctx, invoice, p)
     if p.get("pending_invoice_items_behavior") == "include":
-        from ..billing.cycle import pending_items
-
         for ii in pending_items(ctx, customer["id"], sub["id"] if sub else None):
             if ii["currency"] == currency:
                 ii["invoice"] = invoice["id"]

@@ -15,7 +15,7 @@ from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, Meta, Str
 from ..core.render import renderer
 from ..core.store import Store
-from . import coupons
+from ..objects import coupons
 
 RESTRICTIONS = {
     "first_time_transaction": Bool(),

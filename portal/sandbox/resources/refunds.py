@@ -9,7 +9,7 @@ from ..core.errors import invalid
 from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, Meta, Str
-from . import balance
+from ..objects import balance
 
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 CREATE_SPEC = {

@@ -20,7 +20,7 @@ from ..core.objects import apply_metadata, fetch, new_object
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
 from ..core.render import render, renderer
 from ..core.store import Store
-from .payment_methods import decline_error
+from ..objects.payment_methods import decline_error
 
 ITEM_SPEC = {
     "id": Str(),

@@ -26,7 +26,7 @@ from ..billing.money import round_half_up
 from ..core.context import Ctx
 from ..core.errors import StripeError
 from ..core.objects import fetch, save
-from ..objects import cards, payment_intents, payment_methods, setup_intents
+from ..objects import cards, checkout_sessions, payment_intents, payment_methods, setup_intents
 from ..resources import customers, promotion_codes, subscriptions
 from ..resources.checkout_sessions import call_handler
 
@@ -295,7 +295,7 @@ def resume(ctx: Ctx, session: dict) -> Outcome:
 def finish(ctx: Ctx, session: dict) -> Outcome:
     """Complete the session and emit checkout.session.completed."""
     customer = session.get("customer") or session.get("_customer")
-    session.update(status="complete", url=None, customer=customer)
+    session["customer"] = customer
     if session.get("_subscription"):
         sub = subscriptions.load(ctx, session["_subscription"])
         session.update(subscription=sub["id"], invoice=sub.get("latest_invoice"))
@@ -306,8 +306,7 @@ def finish(ctx: Ctx, session: dict) -> Outcome:
     for entry in session.get("discounts") or []:
         if entry.get("promotion_code") and session["mode"] == "payment":
             promotion_codes.redeem(ctx, entry["promotion_code"])
-    save(ctx, session)
-    ctx.emit("checkout.session.completed", session)
+    checkout_sessions.transition(ctx, session, "complete")
     return Outcome(redirect=success_url(session) or f"{ctx.url_root}c/pay/{session['id']}")
 
 

@@ -21,7 +21,7 @@ from flask import Response, redirect, render_template, request
 
 from ..core.context import Ctx
 from ..objects import payment_intents, setup_intents
-from . import bp
+from .blueprint import bp
 from .pages import money, page, run
 
 

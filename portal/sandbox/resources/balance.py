@@ -22,8 +22,8 @@ from ..core.store import Store
 @renderer("balance_transaction")
 def _render(store: Store, txn: dict) -> dict:
     """Show funds as available once their availability date has passed."""
-    txn["status"] = "available" if wall_time() >= txn["available_on"] else "pending"
-    return txn
+    # Computed on output, never stored: funds become available by the passing of time alone.
+    return {**txn, "status": "available" if wall_time() >= txn["available_on"] else "pending"}
 
 
 @route("/v1/balance_transactions/<obj_id>", methods=["GET"])

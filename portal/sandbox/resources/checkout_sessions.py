@@ -27,7 +27,7 @@ from ..core.ids import random_token
 from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
-from ..objects import setup_intents
+from ..objects import checkout_sessions, setup_intents
 from . import checkout_line_items
 
 MIN_LIFETIME = 30 * 60
@@ -134,10 +134,7 @@ def session_url(ctx: Ctx, session: dict) -> str:
 
 def expire(ctx: Ctx, session: dict) -> dict:
     """Expire an open session: no more payments, ``checkout.session.expired`` is emitted."""
-    session.update(status="expired", url=None)
-    save(ctx, session)
-    ctx.emit("checkout.session.expired", session)
-    return session
+    return checkout_sessions.transition(ctx, session, "expired")
 
 
 def _check_create(ctx: Ctx, p: dict) -> str:

@@ -22,6 +22,7 @@ from ..core.objects import fetch, new_object, save
 from ..core.params import LIST_SPEC, Anything, Int, Str, need
 from ..core.render import renderer
 from ..core.store import Store
+from ..objects import meters
 
 METER = "billing.meter"
 EVENT_PAST_LIMIT = 35 * 86_400
@@ -121,14 +122,7 @@ def _set_status(ctx: Ctx, obj_id: str, status: str) -> dict:
     if meter["status"] == status:
         verb = "deactivated" if status == "inactive" else "active"
         raise invalid(f"This meter is already {verb}.")
-    at = ctx.now()
-    meter.update(status=status, updated=at)
-    meter["status_transitions"] = {"deactivated_at": at if status == "inactive" else None}
-    save(ctx, meter)
-    ctx.emit(
-        "billing.meter.deactivated" if status == "inactive" else "billing.meter.reactivated", meter
-    )
-    return meter
+    return meters.transition(ctx, meter, status, ctx.now())
 
 
 @route("/v1/billing/meters/<obj_id>/deactivate", methods=["POST"])

@@ -21,6 +21,12 @@ from portal.services.accounts import create_staff_user, register_customer
 from tests.factories import DEFAULT_PASSWORD, csrf_from, free_port, skip_or_fail
 
 
+@pytest.fixture(autouse=True)
+def portal_base_url(monkeypatch):
+    """Give apps built in tests a public address, as production requires one."""
+    monkeypatch.setenv("PORTAL_BASE_URL", "http://localhost")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     """Return the test database URL, migrated to the newest schema once per session."""
@@ -61,6 +67,8 @@ def app(database_url, tmp_path, monkeypatch):
         # Tests decide when the sandbox posts webhooks (deliver_webhooks), so runs repeat.
         "SANDBOX_DELIVERY": "manual",
         "WEBHOOK_PROCESSING": "inline",
+        "MAIL_DELIVERY": "inline",
+        "PORTAL_BASE_URL": "http://localhost",
     }
     if os.environ.get("TEST_REDIS_URL"):
         # Rate limits (and later background jobs) then run on a real Redis.

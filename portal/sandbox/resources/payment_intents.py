@@ -12,7 +12,7 @@ from ..core.currencies import check_currency
 from ..core.errors import invalid, state_error
 from ..core.lists import paginate, search
 from ..core.objects import apply, apply_metadata, fetch, save
-from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str
+from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, Url
 from . import charges, payment_methods, three_d_secure
 from .payment_flow import after_authentication, confirm, create_payment, new_intent
 
@@ -39,7 +39,7 @@ UPDATE_SPEC = {
 CONFIRM_SPEC = {
     "payment_method": Str(),
     "off_session": OFF_SESSION,
-    "return_url": Str(),
+    "return_url": Url(),
     "setup_future_usage": Str(("on_session", "off_session")),
     "receipt_email": Str(),
     "error_on_requires_action": Bool(),

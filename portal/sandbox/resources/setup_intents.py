@@ -8,7 +8,7 @@ from ..core.errors import invalid, state_error
 from ..core.ids import client_secret
 from ..core.lists import paginate
 from ..core.objects import apply, apply_metadata, fetch, insert, new_object, save
-from ..core.params import LIST_SPEC, Anything, Bool, List, Meta, Str
+from ..core.params import LIST_SPEC, Anything, Bool, List, Meta, Str, Url
 from ..core.render import render
 from . import payment_methods, three_d_secure
 
@@ -23,7 +23,7 @@ UPDATE_SPEC = {
 }
 CONFIRM_SPEC = {
     "payment_method": Str(),
-    "return_url": Str(),
+    "return_url": Url(),
     "mandate_data": Anything(),
     "payment_method_options": Anything(),
     "use_stripe_sdk": Bool(),

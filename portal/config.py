@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -149,13 +150,32 @@ def normalise_database_url(url: str) -> str:
 
 
 def running_command() -> tuple[str | None, dict]:
-    """Return the flask command loading the app and its options, or (None, {}) when serving."""
+    """Return the flask command loading the app and its options, or (None, {}) when serving.
+
+    `flask` loads the app while it looks up a command the app adds (such as `start`), before
+    that command's options are parsed: then they are read from the command line.
+    """
     import click
 
     context = click.get_current_context(silent=True)
     if context is None:
         return None, {}
-    return context.info_name, dict(context.params)
+    if not isinstance(context.command, click.Group):
+        return context.info_name, dict(context.params)
+    words = iter(sys.argv[1:])
+    for word in words:
+        if word == "--app":
+            next(words, None)
+        elif not word.startswith("-"):
+            command, options = word, {}
+            break
+    else:
+        return context.info_name, {}
+    for word in words:
+        name, _, value = word.partition("=")
+        if name in ("--host", "--port"):
+            options[name[2:]] = value or next(words, "")
+    return command, options
 
 
 def apply_command_defaults(config: dict, explicit: set[str]) -> None:

@@ -201,7 +201,7 @@ def portal(tmp_path_factory):
         time.sleep(0.2)
     output = log_path.read_text()
     logins = {role: (email, password) for role, email, password in LOGIN_LINE.findall(output)}
-    yield {"url": base, "logins": logins, "output": output}
+    yield {"url": base, "logins": logins, "output": output, "instance": instance}
     process.terminate()
     process.wait(timeout=10)
 

@@ -63,10 +63,13 @@ def send_mail(to: str, subject: str, body: str, html: str | None = None,
         # Messages hold reset links: the outbox is for its owner's eyes only.
         outbox = Path(config["MAIL_OUTBOX_DIR"])
         outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = outbox / f"{uuid.uuid4().hex}.eml"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        name = uuid.uuid4().hex
+        partial = outbox / f".{name}.part"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(message.as_bytes())
+        # Renamed once complete, so whoever reads *.eml never sees half a message.
+        os.replace(partial, outbox / f"{name}.eml")
     return message
 
 

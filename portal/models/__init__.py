@@ -4,6 +4,8 @@ from portal.models.audit import AuditEntry
 from portal.models.catalog import Price, Product
 from portal.models.events import WebhookEvent
 from portal.models.invoice import Charge, Invoice, Refund
+from portal.models.mail import QueuedMail
+from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
 
 __all__ = [
@@ -14,7 +16,9 @@ __all__ = [
     "PaymentMethod",
     "Price",
     "Product",
+    "QueuedMail",
     "Refund",
+    "RememberToken",
     "Role",
     "Subscription",
     "User",

@@ -205,10 +205,11 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose money formatting and the Stripe mode to templates."""
-    from portal.services.money import format_money
+    from portal.services.money import format_money, format_unit_price
     from portal.services.stripe_client import payments_configured, stripe_mode
 
     app.add_template_filter(format_money, "money")
+    app.add_template_filter(format_unit_price, "unit_price")
 
     @app.context_processor
     def portal_context():

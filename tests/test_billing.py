@@ -155,8 +155,7 @@ def test_dashboard_shows_the_credit_balance_and_how_it_applies(app, client, stri
                                                                 login, deliver_webhooks):
     user = subscribed("starter_month")
     account = db.session.get(Account, user.account_id)
-    stripe.v1.customers.balance_transactions.create(account.stripe_customer_id, params={
-        "amount": -500, "currency": "usd"})
+    stripe.v1.customers.update(account.stripe_customer_id, params={"balance": -500})
     deliver_webhooks()
     login(user)
     page = client.get("/billing/").get_data(as_text=True)
@@ -262,7 +261,9 @@ def test_last_card_stays_while_subscribed_and_default_moves(app, stripe, subscri
     subscription = db.session.scalar(db.select(Subscription))
     assert stripe.v1.subscriptions.retrieve(
         subscription.stripe_subscription_id).default_payment_method == second.id
-    remove_card(account, second.id)
+    with pytest.raises(PaymentMethodRefused, match="default card"):
+        remove_card(account, second.id)
+    remove_card(account, second.id, confirmed=True)
     assert stripe.v1.customers.retrieve(
         account.stripe_customer_id).invoice_settings.default_payment_method == \
         only.stripe_payment_method_id

@@ -15,7 +15,7 @@ from portal.services.payment_methods import (
     remove_card,
     set_default,
 )
-from portal.services.subscriptions import change_plan, proration_preview
+from portal.services.plan_changes import change_plan
 from tests.factories import csrf_from
 
 
@@ -84,21 +84,30 @@ def test_customer_with_a_subscription_cannot_checkout_again(subscribed):
         start_checkout(user.account, "starter_month", "http://x/ok", "http://x/cancel")
 
 
-def test_preview_equals_the_invoice_the_change_bills(app, stripe, subscribed, deliver_webhooks):
-    user = subscribed("pro_month")
-    with app.test_request_context("/"):
-        preview = proration_preview(user.account, "pro_year")
-        assert preview.amount_due > 0 and any(line["proration"] for line in preview.lines)
-        subscription = change_plan(user.account, "pro_year", preview.proration_date)
-    invoice = stripe.v1.invoices.retrieve(subscription.latest_invoice_id)
-    assert invoice.amount_due == preview.amount_due
-    assert sorted(line.amount for line in invoice.lines.data) == sorted(
-        line["amount"] for line in preview.lines)
-    deliver_webhooks()
-    db.session.expire_all()
-    row = db.session.scalar(db.select(Subscription))
-    assert row.stripe_price_id == stripe.v1.prices.list(
-        params={"lookup_keys": ["pro_year"]}).data[0].id
+def test_double_submit_of_a_confirmed_change_charges_once(app, client, stripe, subscribed,
+                                                           login):
+    user = subscribed("starter_month")
+    login(user)
+    token = csrf_from(client, "/billing/plans")
+    page = client.post("/billing/subscription/preview", data={
+        "csrf_token": token, "lookup_key": "pro_month"}).get_data(as_text=True)
+    proration_date = re.search(r'name="proration_date" value="(\d+)"', page).group(1)
+    form = {"csrf_token": token, "lookup_key": "pro_month", "proration_date": proration_date}
+    first = client.post("/billing/subscription/change", data=form)
+    second = client.post("/billing/subscription/change", data=form)
+    assert first.status_code == second.status_code == 303
+    account = db.session.get(Account, user.account_id)
+    invoices = stripe.v1.invoices.list(params={"customer": account.stripe_customer_id}).data
+    assert [i.billing_reason for i in invoices] == ["subscription_update", "subscription_create"]
+    charges = stripe.v1.charges.list(params={"customer": account.stripe_customer_id}).data
+    assert len(charges) == 2
+    updates = [e for e in stripe.v1.events.list(params={"limit": 100}).data
+               if e.type == "invoice.created" and e.data.object.billing_reason ==
+               "subscription_update"]
+    subscription = db.session.scalar(db.select(Subscription))
+    assert [e.request.idempotency_key for e in updates] == [
+        f"sub-{subscription.stripe_subscription_id}-to-{subscription.stripe_price_id}"
+        f"-at-{proration_date}"]
 
 
 def test_double_pay_now_charges_once(app, client, stripe, subscribed, login, deliver_webhooks):
@@ -200,7 +209,7 @@ def test_overage_prices_are_formatted_with_babel(client, catalog, make_user, log
 
 
 def test_stale_preview_is_refused(app, subscribed):
-    from portal.services.subscriptions import SubscriptionChangeRefused
+    from portal.services.plan_changes import SubscriptionChangeRefused
 
     user = subscribed("pro_month")
     with pytest.raises(SubscriptionChangeRefused, match="expired"):

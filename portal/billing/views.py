@@ -6,7 +6,13 @@ from flask_login import current_user
 
 from portal.auth.decorators import customer_required
 from portal.billing import bp
-from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
+from portal.billing.forms import (
+    AbandonChangeForm,
+    ActionForm,
+    CancelForm,
+    ConfirmChangeForm,
+    PlanForm,
+)
 from portal.billing.outcomes import attempt
 from portal.services.catalog import list_plans, meter_units
 from portal.services.checkout import live_subscription, start_checkout
@@ -17,14 +23,14 @@ from portal.services.invoices import (
     pay_invoice,
     recent_invoices,
 )
-from portal.services.stripe_client import publishable_key, stripe_js_url
-from portal.services.subscriptions import (
-    cancel_at_period_end,
+from portal.services.plan_changes import (
+    abandon_change,
     change_plan,
+    change_settled,
     proration_preview,
-    resume,
-    summarize,
 )
+from portal.services.stripe_client import publishable_key, stripe_js_url
+from portal.services.subscriptions import cancel_at_period_end, resume, summarize
 
 
 @bp.route("/")
@@ -120,20 +126,49 @@ def preview_change():
 @bp.route("/subscription/change", methods=["POST"])
 @customer_required
 def confirm_change():
-    """Apply a previewed plan change with the same proration time."""
+    """Apply a previewed plan change; a payment the bank wants confirmed continues on this page."""
     form = ConfirmChangeForm()
     if not form.validate_on_submit():
         abort(400)
-    subscription, problem = attempt(change_plan, current_user.account, form.lookup_key.data,
-                                    form.proration_date.data)
+    outcome, problem = attempt(change_plan, current_user.account, form.lookup_key.data,
+                               form.proration_date.data)
     if problem:
         flash(problem, "error")
-    elif subscription.status == "past_due":
-        flash("Your plan changed, but the payment did not go through: pay the open invoice.",
-              "error")
+    elif outcome.client_secret:
+        return render_template(
+            "billing/authenticate_payment.html", client_secret=outcome.client_secret,
+            amount=None, abandon_form=AbandonChangeForm(invoice_id=outcome.invoice_id),
+            status_url=url_for("billing.change_status", invoice_id=outcome.invoice_id,
+                               lookup_key=form.lookup_key.data),
+            stripe_js=stripe_js_url(), publishable_key=publishable_key())
     else:
         flash("Your plan has changed.", "success")
     return redirect(url_for("billing.dashboard"), 303)
+
+
+@bp.route("/subscription/change/<invoice_id>/status")
+@customer_required
+def change_status(invoice_id: str):
+    """Answer whether the webhooks confirmed a plan change paid in the browser."""
+    lookup_key = request.args.get("lookup_key", "")
+    state, problem = attempt(change_settled, current_user.account, invoice_id, lookup_key)
+    if problem:
+        return jsonify(state="failed", message=problem), 404
+    if state == "paid":
+        flash("Payment confirmed: your plan has changed.", "success")
+    return jsonify(state=state, done_url=url_for("billing.dashboard"))
+
+
+@bp.route("/subscription/change/abandon", methods=["POST"])
+@customer_required
+def abandon_plan_change():
+    """Keep the old plan after the bank refused to confirm the change's payment."""
+    form = AbandonChangeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    _result, problem = attempt(abandon_change, current_user.account, form.invoice_id.data)
+    flash(problem or "The payment was not confirmed: your plan was not changed.", "error")
+    return jsonify(done_url=url_for("billing.dashboard"))
 
 
 @bp.route("/subscription/cancel", methods=["POST"])

@@ -10,7 +10,17 @@ discount) is paid at once.
 
 from __future__ import annotations
 
-from ..billing import catalog, changes, collection, cycle, discounts, engine, periods, proration
+from ..billing import (
+    catalog,
+    changes,
+    collection,
+    cycle,
+    discounts,
+    engine,
+    periods,
+    plan_update,
+    proration,
+)
 from ..billing import subscription_state as subs
 from ..core.api import route
 from ..core.context import Ctx
@@ -59,9 +69,16 @@ CREATE_SPEC = {
     "currency": Str(),
     "trial_from_plan": Bool(),
     "billing_mode": {"type": Str(("classic", "flexible"))},
+    "billing_cycle_anchor": Int(),
+    "proration_behavior": Str(("create_prorations", "none")),
 }
+# docs.stripe.com/billing/subscriptions/pending-updates-reference: what a pending update holds.
+PENDING_ATTRIBUTES = {"expand", "payment_behavior", "proration_behavior", "proration_date",
+                      "billing_cycle_anchor", "items", "off_session"}
 UPDATE_SPEC = {
     **COMMON_SPEC,
+    "payment_behavior": Str((*BEHAVIORS, "pending_if_incomplete")),
+    "billing_cycle_anchor": Str(("now", "unchanged")),
     "items": List(ITEM_SPEC),
     "proration_behavior": Str(changes.PRORATION_BEHAVIORS),
     "proration_date": Int(),
@@ -145,6 +162,41 @@ def _trial_end(p: dict, at: int) -> int | None:
     return None
 
 
+def _future_anchor(p: dict, at: int, trial_end: int | None) -> int | None:
+    """Return a billing_cycle_anchor given on create, which must lie in the future."""
+    anchor = p.get("billing_cycle_anchor")
+    if anchor is None:
+        return None
+    if trial_end:
+        raise invalid(
+            "The sandbox does not support billing_cycle_anchor together with a trial yet.",
+            "billing_cycle_anchor",
+        )
+    if anchor <= at:
+        raise invalid(
+            "Invalid timestamp: billing_cycle_anchor must be in the future.",
+            "billing_cycle_anchor",
+        )
+    return anchor
+
+
+def _bill_until_anchor(ctx: Ctx, sub: dict, at: int, anchor: int) -> None:
+    """Prorate each item from now to the anchor, over the full period the anchor closes.
+
+    docs.stripe.com/billing/subscriptions/billing-cycle: a future anchor bills the time until
+    it as a proration on the first invoice, then full periods from the anchor.
+    """
+    interval, count = sub["_interval"]
+    full_start = periods.boundary(anchor, interval, count, -1)
+    for item in subs.items_of(ctx.store, sub["id"]):
+        price = ctx.store.get(item["price"], "price") or {}
+        state = proration.ItemState(
+            price, item.get("quantity") or 0, catalog.product_name(ctx.store, price)
+        )
+        for line in proration.item_change_prorations(None, state, full_start, anchor, at):
+            cycle.proration_invoice_item(ctx, sub, line, item["id"], at)
+
+
 @route("/v1/subscriptions", methods=["POST"])
 def create_subscription(ctx: Ctx) -> dict:
     """Create a subscription, its items and first invoice, and collect that invoice."""
@@ -156,9 +208,14 @@ def create_subscription(ctx: Ctx) -> dict:
     currency, (interval, count) = changes.check_compatible([c.price for c in plan])
     at = ctx.now(customer=customer["id"])
     trial_end = _trial_end(p, at)
+    anchor = _future_anchor(p, at, trial_end)
     start, end = (at, trial_end) if trial_end else (at, periods.boundary(at, interval, count, 1))
+    if anchor:
+        end = anchor
     sub = new_object(ctx, "sub", "subscription", customer=customer["id"])
     sub.update(subs.new_body(ctx, customer, p, currency, at, trial_end))
+    if anchor:
+        sub["billing_cycle_anchor"] = anchor
     sub.update(_interval=[interval, count], _period_start=start, _period_end=end)
     ctx.store.insert(sub, customer=customer["id"], test_clock=customer.get("test_clock"))
     for change in plan:
@@ -174,16 +231,19 @@ def create_subscription(ctx: Ctx) -> dict:
     sub["discounts"] = _discounts(ctx, sub, p, at) or []
     subs.save_subscription(ctx, sub)
     ctx.emit("customer.subscription.created", sub)
+    if anchor and p.get("proration_behavior") != "none":
+        _bill_until_anchor(ctx, sub, at, anchor)
     invoice = cycle.build_invoice(
         ctx,
         sub,
         at,
         billing_reason="subscription_create",
-        advance=(start, end),
+        advance=None if anchor else (start, end),
         arrears=None,
         period=(at, at),
         trial=bool(trial_end),
     )
+    discounts.check_minimum_amount(ctx, sub["discounts"], invoice)
     cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
     sub["latest_invoice"] = invoice["id"]
     subs.save_subscription(ctx, sub)
@@ -291,40 +351,95 @@ def update_subscription(ctx: Ctx, obj_id: str) -> dict:
     at = ctx.now(customer=sub["customer"])
     before = subs.snapshot(ctx.store, sub)
     behavior = p.get("proration_behavior") or "create_prorations"
-    billed = []
-    if p.get("items"):
-        plan = changes.plan(ctx, sub, p["items"])
-        prorate = behavior != "none" and sub["status"] in ("active", "past_due")
-        lines = changes.prorations(ctx, sub, plan, p.get("proration_date") or at) if prorate else []
-        changes.apply(ctx, sub, plan, at)
-        billed = [
-            cycle.proration_invoice_item(ctx, sub, line, item_id, at) for line, item_id in lines
-        ]
-    _apply_settings(ctx, sub, p, at)
-    invoice = None
-    if behavior == "always_invoice" and billed:
-        invoice = cycle.build_invoice(
+    plan = changes.plan(ctx, sub, p["items"]) if p.get("items") else None
+    found = None
+    if plan or p.get("billing_cycle_anchor") == "now":
+        found = plan_update.charges(
             ctx,
             sub,
-            at,
-            billing_reason="subscription_update",
-            advance=None,
-            arrears=None,
-            period=(at, at),
+            plan,
+            behavior=behavior,
+            proration_date=p.get("proration_date") or at,
+            anchor=p.get("billing_cycle_anchor"),
+            at=at,
         )
-        cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
-        sub["latest_invoice"] = invoice["id"]
+    if p.get("payment_behavior") == "pending_if_incomplete":
+        if set(p) - PENDING_ATTRIBUTES:
+            raise invalid(
+                "payment_behavior=pending_if_incomplete only supports updates of "
+                + ", ".join(sorted(PENDING_ATTRIBUTES - {"expand"})) + ".",
+                "payment_behavior",
+            )
+        if found is not None and found.bills_now(behavior) and (
+            sub["collection_method"] == "charge_automatically"
+        ):
+            return _update_when_paid(ctx, sub, p, found, before, at)
+    if plan:
+        changes.apply(ctx, sub, plan, at)
+    if found is not None:
+        plan_update.apply_terms(ctx, sub, found.terms, found.reset)
+        for line, item_id in found.lines:
+            cycle.proration_invoice_item(ctx, sub, line, item_id, at)
+    _apply_settings(ctx, sub, p, at)
+    invoice = None
+    if found is not None and found.bills_now(behavior):
+        invoice = _update_invoice(ctx, sub, found.reset, at)
     subs.emit_changes(ctx, sub, before)
     if invoice is not None:
-        collection.finalize(ctx, invoice, at)
-        invoice = ctx.store.get(invoice["id"], "invoice") or invoice
-        if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
-            collection.attempt_payment(ctx, invoice, at, off_session=bool(p.get("off_session")))
+        _collect_update(ctx, sub, invoice, at, bool(p.get("off_session")))
     if p.get("trial_end") == "now" and sub["status"] == "trialing":
-        sub = load(ctx, sub["id"])
-        sub["trial_end"] = at
-        engine.renew(ctx, sub, at)
+        _end_trial_now(ctx, load(ctx, sub["id"]), at, bool(p.get("off_session")))
     return load(ctx, sub["id"])
+
+
+def _update_invoice(ctx: Ctx, sub: dict, reset: tuple | None, at: int, items=None) -> dict:
+    """Build and store the invoice an update bills at once (a new period on an anchor reset)."""
+    invoice = cycle.build_invoice(
+        ctx,
+        sub,
+        at,
+        billing_reason="subscription_update",
+        advance=reset,
+        arrears=None,
+        period=(at, at),
+        items=items,
+    )
+    cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
+    sub["latest_invoice"] = invoice["id"]
+    return invoice
+
+
+def _collect_update(ctx: Ctx, sub: dict, invoice: dict, at: int, off_session: bool) -> None:
+    """Finalize an update's invoice at once and try to collect it."""
+    collection.finalize(ctx, invoice, at)
+    invoice = ctx.store.get(invoice["id"], "invoice") or invoice
+    if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
+        collection.attempt_payment(ctx, invoice, at, off_session=off_session)
+
+
+def _update_when_paid(ctx: Ctx, sub: dict, p: dict, found, before: dict, at: int) -> dict:
+    """Bill an update now and apply it only once paid (payment_behavior=pending_if_incomplete)."""
+    for line, item_id in found.lines:
+        cycle.proration_invoice_item(ctx, sub, line, item_id, at)
+    invoice = _update_invoice(ctx, sub, found.reset, at, items=found.triples)
+    plan_update.hold(ctx, sub, p.get("items") or [], found, invoice["id"], at)
+    subs.emit_changes(ctx, sub, before)
+    _collect_update(ctx, sub, invoice, at, bool(p.get("off_session")))
+    sub = load(ctx, sub["id"])
+    if sub.get("_pending_change"):
+        plan_update.publish(ctx, sub, found, at)
+    return load(ctx, sub["id"])
+
+
+def _end_trial_now(ctx: Ctx, sub: dict, at: int, off_session: bool) -> None:
+    """End the trial now: the anchor moves to now and the first period is invoiced and collected.
+
+    docs.stripe.com/billing/subscriptions/trials: trial_end=now ends the trial immediately.
+    """
+    sub["trial_end"] = at
+    sub["billing_cycle_anchor"] = at
+    invoice = engine.renew(ctx, sub, at)
+    _collect_update(ctx, sub, invoice, at, off_session)
 
 
 def _apply_settings(ctx: Ctx, sub: dict, p: dict, at: int) -> None:
@@ -373,9 +488,7 @@ def cancel_subscription(ctx: Ctx, obj_id: str) -> dict:
     if p.get("prorate") and sub["status"] in ("active", "past_due"):
         for item in subs.items_of(ctx.store, sub["id"]):
             price = ctx.store.get(item["price"], "price", include_deleted=True) or {}
-            state = proration.ItemState(
-                price, item.get("quantity") or 0, catalog.product_name(ctx.store, price)
-            )
+            state = changes.item_state(ctx, sub, item, price)
             for line in proration.item_change_prorations(
                 state, None, sub["_period_start"], sub["_period_end"], at
             ):

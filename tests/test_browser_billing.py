@@ -198,7 +198,13 @@ def test_pay_now_with_3d_secure_shows_paid_without_a_reload(portal, page, api):
     api.v1.subscriptions.update(subscription.id, params={
         "items": [{"id": subscription["items"].data[0].id, "quantity": 2}],
         "proration_behavior": "always_invoice", "off_session": True})
-    page.goto(f"{base}/billing/")
+    assert api.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    # The failure and the open invoice reach the portal by webhooks: reload until both have.
+    for _attempt in range(50):
+        page.goto(f"{base}/billing/")
+        if page.get_by_role("button", name="Pay now").count():
+            break
+        page.wait_for_timeout(200)
     page.get_by_role("alert").wait_for()
     page.get_by_role("button", name="Pay now").click()
     challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")

@@ -50,7 +50,7 @@ def catalog_price(lookup_key: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def on_clock(app, stripe, make_user, deliver_webhooks):
+def on_clock(app, stripe_api, make_user, deliver_webhooks):
     """Return a builder: an account whose customer lives on a test clock, subscribed to a price."""
     sync_catalog()
 
@@ -58,34 +58,34 @@ def on_clock(app, stripe, make_user, deliver_webhooks):
               tax: bool = False, trial_days: int = 0):
         user = make_user()
         start = int(time.time()) - days_in * DAY
-        clock = stripe.v1.test_helpers.test_clocks.create(params={"frozen_time": start})
-        customer = stripe.v1.customers.create(params={
+        clock = stripe_api.v1.test_helpers.test_clocks.create(params={"frozen_time": start})
+        customer = stripe_api.v1.customers.create(params={
             "email": user.email, "test_clock": clock.id,
             "metadata": {"account_id": str(user.account_id)}})
         sync.link_customer(user.account, customer.id)
         db.session.commit()
-        card = stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
-        stripe.v1.customers.update(customer.id, params={
+        card = stripe_api.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+        stripe_api.v1.customers.update(customer.id, params={
             "invoice_settings": {"default_payment_method": card.id}})
-        price = stripe.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0]
+        price = stripe_api.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0]
         params: dict = {"customer": customer.id, "items": [{"price": price.id}]}
         if coupon:
-            made = stripe.v1.coupons.create(params={"percent_off": COUPON_PERCENT,
+            made = stripe_api.v1.coupons.create(params={"percent_off": COUPON_PERCENT,
                                                     "duration": "forever"})
             params["discounts"] = [{"coupon": made.id}]
         if tax:
-            rate = stripe.v1.tax_rates.create(params={
+            rate = stripe_api.v1.tax_rates.create(params={
                 "display_name": "VAT", "percentage": TAX_PERCENT, "inclusive": False})
             params["default_tax_rates"] = [rate.id]
         if trial_days:
             params["trial_period_days"] = trial_days
-        subscription = stripe.v1.subscriptions.create(params=params)
+        subscription = stripe_api.v1.subscriptions.create(params=params)
         if credit:
             # Credit granted after the first invoice, so it waits for the change's invoice.
-            stripe.v1.customers.balance_transactions.create(customer.id, params={
+            stripe_api.v1.customers.balance_transactions.create(customer.id, params={
                 "amount": -credit, "currency": "usd", "description": "Goodwill credit"})
         now = int(time.time())
-        stripe.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": now})
+        stripe_api.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": now})
         deliver_webhooks()
         db.session.expire_all()
         return user, subscription.id, start, now
@@ -93,19 +93,19 @@ def on_clock(app, stripe, make_user, deliver_webhooks):
     return build
 
 
-def _item(stripe, subscription_id: str):
-    return stripe.v1.subscriptions.retrieve(subscription_id).items.data[0]
+def _item(stripe_api, subscription_id: str):
+    return stripe_api.v1.subscriptions.retrieve(subscription_id).items.data[0]
 
 
 @pytest.mark.parametrize(("change", "credit", "coupon", "tax"), CELLS)
-def test_plan_change_cell(app, stripe, on_clock, change, credit, coupon, tax):
+def test_plan_change_cell(app, stripe_api, on_clock, change, credit, coupon, tax):
     from_key, to_key = CHANGES[change]
     old_amount, old_interval = catalog_price(from_key)
     new_amount, new_interval = catalog_price(to_key)
     user, subscription_id, start, now = on_clock(
         from_key, credit=CREDIT if credit else 0, coupon=coupon, tax=tax)
     period = (start, rules.add_interval(start, old_interval))
-    item = _item(stripe, subscription_id)
+    item = _item(stripe_api, subscription_id)
     assert (item.current_period_start, item.current_period_end) == period
 
     with app.test_request_context("/"):
@@ -130,27 +130,27 @@ def test_plan_change_cell(app, stripe, on_clock, change, credit, coupon, tax):
 
     # What Stripe billed and what the subscription became.
     assert outcome.applied
-    invoice = stripe.v1.invoices.retrieve(outcome.invoice_id)
+    invoice = stripe_api.v1.invoices.retrieve(outcome.invoice_id)
     assert sorted(line.amount for line in invoice.lines.data) == expected_lines
     assert (invoice.total, invoice.amount_due) == (expected.total, expected.amount_due)
     assert invoice.status == "paid"
-    item = _item(stripe, subscription_id)
+    item = _item(stripe_api, subscription_id)
     assert item.price.lookup_key == to_key
     assert item.current_period_end == expected.period_end
-    customer = stripe.v1.customers.retrieve(user.account.stripe_customer_id)
+    customer = stripe_api.v1.customers.retrieve(user.account.stripe_customer_id)
     assert customer.balance == expected.ending_balance
-    renewal = stripe.v1.invoices.create_preview(params={"subscription": subscription_id})
+    renewal = stripe_api.v1.invoices.create_preview(params={"subscription": subscription_id})
     assert renewal.total == expected.renewal_total
 
 
 @pytest.mark.parametrize(("from_key", "to_key"), [("starter_month", "pro_month"),
                                                   ("pro_month", "starter_month")],
                          ids=["trialing-up", "trialing-down"])
-def test_plan_change_while_trialing(app, stripe, on_clock, from_key, to_key):
+def test_plan_change_while_trialing(app, stripe_api, on_clock, from_key, to_key):
     new_amount, _interval = catalog_price(to_key)
     user, subscription_id, start, _now = on_clock(from_key, days_in=3, trial_days=TRIAL_DAYS)
     trial_end = start + TRIAL_DAYS * DAY
-    before = stripe.v1.subscriptions.retrieve(subscription_id)
+    before = stripe_api.v1.subscriptions.retrieve(subscription_id)
     assert (before.status, before.trial_end) == ("trialing", trial_end)
 
     with app.test_request_context("/"):
@@ -163,10 +163,10 @@ def test_plan_change_while_trialing(app, stripe, on_clock, from_key, to_key):
     assert preview.renewal_total == expected.renewal_total
     assert preview.renewal_at == datetime.fromtimestamp(expected.period_end, UTC)
 
-    after = stripe.v1.subscriptions.retrieve(subscription_id)
+    after = stripe_api.v1.subscriptions.retrieve(subscription_id)
     assert outcome.applied and after.status == "trialing" and after.trial_end == trial_end
     assert after.latest_invoice == before.latest_invoice  # nothing invoiced
     assert after.items.data[0].price.lookup_key == to_key
     assert after.items.data[0].current_period_end == expected.period_end
-    renewal = stripe.v1.invoices.create_preview(params={"subscription": subscription_id})
+    renewal = stripe_api.v1.invoices.create_preview(params={"subscription": subscription_id})
     assert renewal.total == expected.renewal_total

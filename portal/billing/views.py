@@ -14,7 +14,7 @@ from portal.billing.forms import (
     PlanForm,
 )
 from portal.billing.outcomes import attempt
-from portal.services.catalog import list_plans, meter_units
+from portal.services.catalog import list_plans, meter_units, yearly_savings
 from portal.services.checkout import live_subscription, start_checkout
 from portal.services.invoices import (
     invoice_settled,
@@ -31,6 +31,7 @@ from portal.services.plan_changes import (
 )
 from portal.services.stripe_client import publishable_key, stripe_js_url
 from portal.services.subscriptions import cancel_at_period_end, resume, summarize
+from portal.template_filters import format_date
 
 
 @bp.route("/")
@@ -46,7 +47,6 @@ def dashboard():
         estimate=next_invoice_estimate(account, summary),
         unpaid=open_invoice(account),
         invoices=recent_invoices(account),
-        cancel_form=CancelForm(),
         action_form=ActionForm(),
     )
 
@@ -59,7 +59,9 @@ def plans():
     if interval not in ("month", "year"):
         interval = "month"
     template = "_partials/plan_cards.html" if request.htmx else "billing/plans.html"
-    return render_template(template, plans=list_plans(), interval=interval,
+    offered = list_plans()
+    return render_template(template, plans=offered, interval=interval,
+                           savings={plan.key: yearly_savings(plan) for plan in offered},
                            subscription=live_subscription(current_user.account),
                            plan_form=PlanForm(), units=meter_units())
 
@@ -171,11 +173,17 @@ def abandon_plan_change():
     return jsonify(done_url=url_for("billing.dashboard"))
 
 
-@bp.route("/subscription/cancel", methods=["POST"])
+@bp.route("/subscription/cancel", methods=["GET", "POST"])
 @customer_required
 def cancel_subscription():
-    """Cancel at the end of the current period."""
+    """Show what cancelling does and when access ends; cancel at period end once confirmed."""
     form = CancelForm()
+    if request.method == "GET":
+        summary = summarize(live_subscription(current_user.account))
+        if summary is None or summary.subscription.cancel_at_period_end:
+            flash("There is no renewing subscription to cancel.", "info")
+            return redirect(url_for("billing.dashboard"))
+        return render_template("billing/cancel.html", summary=summary, form=form)
     if not form.validate_on_submit():
         flash("Please check the cancellation form.", "error")
         return redirect(url_for("billing.dashboard"), 303)
@@ -184,7 +192,7 @@ def cancel_subscription():
     if problem:
         flash(problem, "error")
     elif subscription.current_period_end:
-        flash(f"Your subscription ends on {subscription.current_period_end:%d %B %Y}. "
+        flash(f"Your subscription ends on {format_date(subscription.current_period_end)}. "
               "You can resume it until then.", "success")
     else:
         flash("Your subscription will end at the end of the period.", "success")

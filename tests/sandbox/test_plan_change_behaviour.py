@@ -6,6 +6,7 @@ import pytest
 import stripe
 
 from tests.sandbox.billing_helpers import DAY, customer, event_types, price, subscribe
+from tests.sandbox.checkout_support import monthly_price, pay
 
 
 def _clocked_customer(client, at: int, card: str = "pm_card_visa"):
@@ -235,3 +236,42 @@ def test_promotion_code_restrictions(stripe_client):
     ok = subscribe(stripe_client, newcomer, monthly, discounts=[{"promotion_code": first.id}],
                    expand=["latest_invoice"])
     assert ok.latest_invoice.total == 1800
+
+
+@pytest.mark.parametrize("mode", ["classic", None])
+def test_checkout_subscription_takes_billing_mode_and_the_card_paid_with(stripe_client, sandbox,
+                                                                         mode):
+    """docs.stripe.com/api/checkout/sessions/create (subscription_data.billing_mode; flexible
+    when not given at this API version) and docs.stripe.com/payments/checkout/save-during-payment:
+    the card paid with becomes the subscription's default_payment_method."""
+    monthly = monthly_price(stripe_client)
+    data = {"billing_mode": {"type": mode}} if mode else {}
+    session = stripe_client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "line_items": [{"price": monthly.id, "quantity": 1}],
+        "customer_email": "mode@example.com", "success_url": "https://shop.test/ok",
+        "subscription_data": data})
+    assert pay(sandbox, session).status_code == 303
+    done = stripe_client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["subscription"]})
+    sub = done.subscription
+    assert sub.billing_mode.type == (mode or "flexible")
+    card = stripe_client.v1.payment_methods.retrieve(sub.default_payment_method)
+    assert card.customer == done.customer and card.card.last4 == "4242"
+
+
+def test_create_preview_shows_the_renewal_after_an_interval_change(stripe_client):
+    """docs.stripe.com/api/invoices/create_preview (preview_mode=recurring) with
+    docs.stripe.com/billing/subscriptions/change-price: after monthly to yearly the next
+    renewal is a full year after the change, at the yearly price."""
+    monthly, yearly = price(stripe_client, 1000), price(stripe_client, 10000, interval="year")
+    clock, cus = _clocked_customer(stripe_client, START)
+    sub = subscribe(stripe_client, cus, monthly)
+    _advance(stripe_client, clock, START + 10 * DAY)
+    item = _item(stripe_client, sub.id)
+    recurring = stripe_client.v1.invoices.create_preview(params={
+        "subscription": sub.id, "preview_mode": "recurring",
+        "subscription_details": {"items": [{"id": item.id, "price": yearly.id}],
+                                 "proration_behavior": "always_invoice"}})
+    line = recurring.lines.data[0]
+    renewal = START + 10 * DAY + 365 * DAY  # 2027-10-01: no leap day between
+    assert (line.period.start, line.amount, recurring.total) == (renewal, 10000, 10000)

@@ -64,7 +64,8 @@ def on_clock(app, stripe_api, make_user, deliver_webhooks):
             "metadata": {"account_id": str(user.account_id)}})
         sync.link_customer(user.account, customer.id)
         db.session.commit()
-        card = stripe_api.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+        card = stripe_api.v1.payment_methods.attach("pm_card_visa",
+                                                    params={"customer": customer.id})
         stripe_api.v1.customers.update(customer.id, params={
             "invoice_settings": {"default_payment_method": card.id}})
         price = stripe_api.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0]

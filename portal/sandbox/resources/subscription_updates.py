@@ -46,6 +46,10 @@ def update_subscription(ctx: Ctx, obj_id: str) -> dict:
             raise invalid(
                 "A canceled subscription can only update its cancellation_details and metadata."
             )
+    if p.get("trial_end") not in (None, "", "now"):
+        raise invalid(
+            "The sandbox does not support trial_end as a timestamp on update yet.", "trial_end"
+        )
     at = ctx.now(customer=sub["customer"])
     before = subs.snapshot(ctx.store, sub)
     behavior = p.get("proration_behavior") or "create_prorations"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from babel.dates import format_datetime as babel_datetime
 from flask import Flask
 
-from portal.services.money import format_money
+from portal.services.money import format_money, format_unit_price
 
 LOCALE = "en_US"
 # Day first with a short month name reads the same to every English reader: "29 Nov 2025".
@@ -35,7 +35,8 @@ def format_datetime(moment: datetime) -> str:
 
 
 def register_template_filters(app: Flask) -> None:
-    """Add the |date, |datetime and |money(currency) filters to the app's templates."""
+    """Add the |date, |datetime, |money(currency) and |unit_price filters to the app's templates."""
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_money, "money")
+    app.add_template_filter(format_unit_price, "unit_price")

@@ -14,7 +14,7 @@ from portal.services.payment_methods import (
     remove_card,
     set_default,
 )
-from portal.services.subscriptions import change_plan, proration_preview
+from portal.services.plan_changes import change_plan
 from tests.factories import make_subscription
 from tests.helpers import csrf_from, customer_with_card, price_id
 
@@ -80,24 +80,132 @@ def test_customer_with_a_subscription_cannot_checkout_again(subscribed):
         start_checkout(user.account, "starter_month", "http://localhost/ok", "http://localhost/cancel")
 
 
-def test_preview_equals_the_invoice_the_change_bills(app, stripe_api, subscribed, deliver_webhooks):
-    user = subscribed("pro_month")
-    with app.test_request_context("/"):
-        preview = proration_preview(user.account, "pro_year")
-        assert preview.amount_due > 0 and any(line["proration"] for line in preview.lines)
-        subscription = change_plan(user.account, "pro_year", preview.proration_date)
-    invoice = stripe_api.v1.invoices.retrieve(subscription.latest_invoice_id)
-    assert invoice.amount_due == preview.amount_due
-    assert sorted(line.amount for line in invoice.lines.data) == sorted(
-        line["amount"] for line in preview.lines)
+def test_double_submit_of_a_confirmed_change_charges_once(app, client, stripe_api, subscribed,
+                                                           login):
+    user = subscribed("starter_month")
+    login(user)
+    token = csrf_from(client, "/billing/plans")
+    page = client.post("/billing/subscription/preview", data={
+        "csrf_token": token, "lookup_key": "pro_month"}).get_data(as_text=True)
+    proration_date = re.search(r'name="proration_date" value="(\d+)"', page).group(1)
+    form = {"csrf_token": token, "lookup_key": "pro_month", "proration_date": proration_date}
+    first = client.post("/billing/subscription/change", data=form)
+    second = client.post("/billing/subscription/change", data=form)
+    assert first.status_code == second.status_code == 303
+    account = db.session.get(Account, user.account_id)
+    invoices = stripe_api.v1.invoices.list(params={"customer": account.stripe_customer_id}).data
+    assert [i.billing_reason for i in invoices] == ["subscription_update", "subscription_create"]
+    charges = stripe_api.v1.charges.list(params={"customer": account.stripe_customer_id}).data
+    assert len(charges) == 2
+    updates = [e for e in stripe_api.v1.events.list(params={"limit": 100}).data
+               if e.type == "invoice.created" and e.data.object.billing_reason ==
+               "subscription_update"]
+    subscription = db.session.scalar(db.select(Subscription))
+    assert [e.request.idempotency_key for e in updates] == [
+        f"sub-{subscription.stripe_subscription_id}-to-{subscription.stripe_price_id}"
+        f"-at-{proration_date}"]
+
+
+def test_double_pay_now_charges_once(app, client, stripe_api, subscribed, login, deliver_webhooks):
+    user = subscribed("starter_month", card="pm_card_chargeCustomerFail")
+    account = db.session.get(Account, user.account_id)
+    good = stripe_api.v1.payment_methods.attach("pm_card_visa",
+                                            params={"customer": account.stripe_customer_id})
     deliver_webhooks()
-    db.session.expire_all()
-    row = db.session.scalar(db.select(Subscription))
-    assert row.stripe_price_id == price_id(stripe_api, "pro_year")
+    set_default(account, good.id)
+    login(user)
+    invoice = db.session.scalar(db.select(Invoice).where(Invoice.status == "open"))
+    attempts = invoice.attempt_count
+    token = csrf_from(client, "/billing/")
+    url = f"/billing/invoices/{invoice.stripe_invoice_id}/pay"
+    # The second press goes out before the first one's webhooks update the mirror.
+    with app.test_request_context("/"):
+        from portal.services.invoices import pay_invoice
+        first = pay_invoice(account, invoice.stripe_invoice_id)
+    db.session.rollback()
+    db.session.get(Invoice, invoice.id).status = "open"
+    db.session.get(Invoice, invoice.id).attempt_count = attempts
+    db.session.commit()
+    second = client.post(url, data={"csrf_token": token})
+    assert first.paid and second.status_code == 303
+    paid = [c for c in stripe_api.v1.charges.list(
+        params={"customer": account.stripe_customer_id}).data if c.paid]
+    assert len(paid) == 1
+    key = f"pay-{invoice.stripe_invoice_id}-{attempts}"
+    paid_events = [e for e in stripe_api.v1.events.list(params={"limit": 100}).data
+                   if e.type == "invoice.paid"]
+    assert [e.request.idempotency_key for e in paid_events] == [key]
+
+
+def test_preview_page_says_when_nothing_is_due(app, client, stripe_api, subscribed, login):
+    user = subscribed("pro_year")
+    login(user)
+    token = csrf_from(client, "/billing/plans")
+    page = client.post("/billing/subscription/preview", data={
+        "csrf_token": token, "lookup_key": "starter_year"}).get_data(as_text=True)
+    assert "Nothing is due today." in page and "Confirm and pay" not in page
+    assert "goes to your credit balance" in page
+
+
+def test_dashboard_shows_the_credit_balance_and_how_it_applies(app, client, stripe_api, subscribed,
+                                                                login, deliver_webhooks):
+    user = subscribed("starter_month")
+    account = db.session.get(Account, user.account_id)
+    stripe_api.v1.customers.update(account.stripe_customer_id, params={"balance": -500})
+    deliver_webhooks()
+    login(user)
+    page = client.get("/billing/").get_data(as_text=True)
+    assert 'data-credit="500"' in page and "$5.00" in page
+    assert "$5.00 comes from your credit balance, so your card is charged $14.00." in page
+
+
+def test_new_card_becomes_default_only_when_asked(app, client, stripe_api, subscribed, login,
+                                                   deliver_webhooks):
+    from portal.services.payment_methods import confirm_setup
+
+    user = subscribed("starter_month")
+    account = db.session.get(Account, user.account_id)
+    first = account.default_payment_method_id
+    for make_default in (False, True):
+        intent = stripe_api.v1.setup_intents.create(params={
+            "customer": account.stripe_customer_id, "payment_method": "pm_card_mastercard",
+            "confirm": True, "usage": "off_session"})
+        card = confirm_setup(account, intent.id, make_default=make_default)
+        db.session.expire_all()
+        expected = card.stripe_payment_method_id if make_default else first
+        assert db.session.get(Account, account.id).default_payment_method_id == expected
+        assert stripe_api.v1.customers.retrieve(
+            account.stripe_customer_id).invoice_settings.default_payment_method == expected
+
+
+def test_removing_the_default_card_asks_first(app, client, stripe_api, subscribed, login,
+                                              deliver_webhooks):
+    user = subscribed("starter_month")
+    account = db.session.get(Account, user.account_id)
+    spare = stripe_api.v1.payment_methods.attach("pm_card_mastercard",
+                                             params={"customer": account.stripe_customer_id})
+    deliver_webhooks()
+    login(user)
+    token = csrf_from(client, "/billing/payment-methods")
+    default = account.default_payment_method_id
+    url = f"/billing/payment-methods/{default}/remove"
+    ask = client.post(url, data={"csrf_token": token})
+    assert ask.status_code == 200 and "becomes your default card" in ask.get_data(as_text=True)
+    assert stripe_api.v1.payment_methods.retrieve(default).customer == account.stripe_customer_id
+    done = client.post(url, data={"csrf_token": token, "confirm": "1"})
+    assert done.status_code == 303
+    assert stripe_api.v1.customers.retrieve(
+        account.stripe_customer_id).invoice_settings.default_payment_method == spare.id
+
+
+def test_overage_prices_are_formatted_with_babel(client, catalog, make_user, login):
+    login(make_user())
+    page = client.get("/billing/plans").get_data(as_text=True)
+    assert "$0.002 per API call" in page and "$5.00 per seat" in page and "¢" not in page
 
 
 def test_stale_preview_is_refused(app, subscribed):
-    from portal.services.subscriptions import SubscriptionChangeRefused
+    from portal.services.plan_changes import SubscriptionChangeRefused
 
     user = subscribed("pro_month")
     with pytest.raises(SubscriptionChangeRefused, match="expired"):
@@ -180,7 +288,9 @@ def test_last_card_stays_while_subscribed_and_default_moves(app, stripe_api, sub
     subscription = db.session.scalar(db.select(Subscription))
     assert stripe_api.v1.subscriptions.retrieve(
         subscription.stripe_subscription_id).default_payment_method == second.id
-    remove_card(account, second.id)
+    with pytest.raises(PaymentMethodRefused, match="default card"):
+        remove_card(account, second.id)
+    remove_card(account, second.id, confirmed=True)
     assert stripe_api.v1.customers.retrieve(
         account.stripe_customer_id).invoice_settings.default_payment_method == \
         only.stripe_payment_method_id

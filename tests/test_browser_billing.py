@@ -55,14 +55,14 @@ def buy(page, base: str, plan: str, interval: str) -> None:
     page.locator("#activation[data-state=active]").wait_for(timeout=15_000)
 
 
-def add_card_with_3d_secure(page, base: str, number: str) -> None:
-    """Save a card through the Elements form as the default, completing 3-D Secure."""
+def add_card_with_3d_secure(page, base: str, number: str, make_default: bool = True) -> None:
+    """Save a card through the Elements form (as the default when asked), completing 3-D Secure."""
     page.goto(f"{base}/billing/payment-methods")
     frame = page.frame_locator("#payment-element iframe")
     frame.get_by_label("Card number").fill(number)
     frame.get_by_label(re.compile("Expir")).fill("12 / 34")
     frame.get_by_label("Security code").fill("123")
-    page.get_by_label("Make this my default card").check()
+    page.get_by_label("Make this my default card").set_checked(make_default)
     page.get_by_role("button", name="Save card").click()
     challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
     challenge.get_by_role("button", name="Complete").click()
@@ -101,29 +101,48 @@ def test_upgrade_card_cancel_and_resume(portal, page, api):
     buy(page, base, "pro", "month")
     customer = customer_of(api, "journey@example.com")
 
-    # Upgrade to yearly: the preview's amount due equals the invoice the change bills.
+    # The card paid with in Checkout is the default, for the customer and the subscription.
+    page.goto(f"{base}/billing/payment-methods")
+    assert "Default" in page.locator("#cards tr", has_text="4242").inner_text()
+    customer = api.v1.customers.retrieve(customer.id)
+    checkout_card = customer.invoice_settings.default_payment_method
+    assert api.v1.payment_methods.retrieve(checkout_card).card.last4 == "4242"
+    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
+    assert subscription.default_payment_method == checkout_card
+
+    # Monthly to yearly: the preview shows a yearly renewal, and the plan gets a yearly period.
     page.goto(f"{base}/billing/plans?interval=year")
     page.locator("[data-plan=pro] button").click()
     page.wait_for_url(f"{base}/billing/subscription/preview")
     previewed = int(page.locator("[data-amount-due]").get_attribute("data-amount-due"))
-    assert previewed > 0
+    renewal_text = page.locator("#renewal-note").inner_text()
+    assert previewed > 0 and "$490.00" in renewal_text and "every year" in renewal_text
     page.get_by_role("button", name=re.compile("Confirm and pay")).click()
     page.wait_for_url(f"{base}/billing/")
     page.get_by_text("Your plan has changed.").wait_for()
-    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
+    subscription = api.v1.subscriptions.retrieve(subscription.id)
     latest = api.v1.invoices.retrieve(subscription.latest_invoice)
     assert latest.amount_due == previewed and latest.status == "paid"
-    assert "$490.00 / year" in page.locator("#plan").inner_text()
+    item = subscription["items"].data[0]
+    assert item.current_period_end - item.current_period_start >= 365 * 86_400
+    plan = page.locator("#plan").inner_text()
+    assert "$490.00 / year" in plan
+    start, end = re.search(r"Current period\s+(\d\d \w+ (\d{4})) – (\d\d \w+ (\d{4}))",
+                           plan).group(2, 4)
+    assert int(end) == int(start) + 1
 
-    # A 3-D Secure card through Elements, made the default.
-    add_card_with_3d_secure(page, base, "4000 0025 0000 3155")
-    row = page.locator("#cards tr", has_text="3155")
-    assert "Default" in row.inner_text()
-    customer = api.v1.customers.retrieve(customer.id)
-    default = customer.invoice_settings.default_payment_method
-    assert api.v1.payment_methods.retrieve(default).card.last4 == "3155"
-    subscription = api.v1.subscriptions.retrieve(subscription.id)
-    assert subscription.default_payment_method == default
+    # A second card not ticked as default stays a spare card.
+    add_card_with_3d_secure(page, base, "4000 0025 0000 3155", make_default=False)
+    assert "Default" not in page.locator("#cards tr", has_text="3155").inner_text()
+    assert api.v1.customers.retrieve(customer.id).invoice_settings.default_payment_method == \
+        checkout_card
+    # Removing the default card asks first.
+    page.locator("#cards tr", has_text="4242").get_by_role("button", name="Remove").click()
+    page.locator("#remove-default").wait_for()
+    warning = page.locator("#remove-default").inner_text()
+    assert "ending in 3155 becomes your default card" in warning
+    page.get_by_role("link", name="Keep it").click()
+    assert "Default" in page.locator("#cards tr", has_text="4242").inner_text()
 
     # Cancel at period end with a reason, then resume.
     page.goto(f"{base}/billing/")
@@ -139,32 +158,68 @@ def test_upgrade_card_cancel_and_resume(portal, page, api):
     assert api.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False
 
 
-def test_pay_now_finishes_3d_secure_for_an_upgrade_the_bank_held(portal, page, api):
+@pytest.mark.parametrize("answer", ["Complete", "Fail"])
+def test_upgrade_needing_3d_secure_changes_the_plan_only_once_confirmed(portal, page, api,
+                                                                        answer):
     base = portal["url"]
-    register(page, base, "held@example.com")
+    email = f"held-{answer.lower()}@example.com"
+    register(page, base, email)
     buy(page, base, "pro", "month")
     # A card whose bank asks for authentication on every payment becomes the default.
     add_card_with_3d_secure(page, base, "4000 0027 6000 3184")
 
-    # The upgrade's payment needs the customer: the bank holds it.
     page.goto(f"{base}/billing/plans?interval=year")
     page.locator("[data-plan=pro] button").click()
     page.get_by_role("button", name=re.compile("Confirm and pay")).click()
+    page.locator("#authenticate").wait_for()
+    customer = customer_of(api, email)
+    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
+    # Until the bank confirms, the old plan stands.
+    assert subscription["items"].data[0].price.lookup_key == "pro_month"
+    assert subscription.pending_update is not None
+    challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
+    challenge.get_by_role("button", name=answer).click()
     page.wait_for_url(f"{base}/billing/")
-    banner = page.get_by_role("alert")
-    banner.wait_for()
-    assert "Your last payment failed." in banner.inner_text()
+    subscription = api.v1.subscriptions.retrieve(subscription.id)
+    plan = page.locator("#plan").inner_text()
+    if answer == "Complete":
+        page.get_by_text("Payment confirmed: your plan has changed.").wait_for()
+        assert subscription["items"].data[0].price.lookup_key == "pro_year"
+        assert "$490.00 / year" in plan
+    else:
+        page.get_by_text("your plan was not changed").wait_for()
+        assert subscription["items"].data[0].price.lookup_key == "pro_month"
+        assert subscription.status == "active" and subscription.pending_update is None
+        assert "$49.00 / month" in plan
+        assert api.v1.invoices.retrieve(subscription.latest_invoice).status == "void"
 
+
+def test_pay_now_with_3d_secure_shows_paid_without_a_reload(portal, page, api):
+    base = portal["url"]
+    register(page, base, "paynow@example.com")
+    buy(page, base, "pro", "month")
+    add_card_with_3d_secure(page, base, "4000 0027 6000 3184")
+    customer = customer_of(api, "paynow@example.com")
+    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
+    # A renewal-like charge made off-session: the bank refuses it without the customer.
+    api.v1.subscriptions.update(subscription.id, params={
+        "items": [{"id": subscription["items"].data[0].id, "quantity": 2}],
+        "proration_behavior": "always_invoice", "off_session": True})
+    assert api.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    # The failure and the open invoice reach the portal by webhooks: reload until both have.
+    for _attempt in range(50):
+        page.goto(f"{base}/billing/")
+        if page.get_by_role("button", name="Pay now").count():
+            break
+        page.wait_for_timeout(200)
+    page.get_by_role("alert").wait_for()
     page.get_by_role("button", name="Pay now").click()
-    page.wait_for_url(f"{base}/billing/invoices/*/pay")
     challenge = page.frame_locator("[aria-label='3D Secure authentication'] iframe")
     challenge.get_by_role("button", name="Complete").click()
     page.wait_for_url(f"{base}/billing/")
-    customer = customer_of(api, "held@example.com")
-    invoices = api.v1.invoices.list(params={"customer": customer.id}).data
-    assert [invoice.status for invoice in invoices] == ["paid", "paid"]
-    subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
-    assert subscription.status == "active"
+    page.get_by_text("Thank you: the invoice is paid.").wait_for()
+    assert page.get_by_role("alert").count() == 0
+    assert "paid" in page.locator("#invoices tbody tr").first.inner_text()
 
 
 def test_card_errors_are_shown_once(portal, page):

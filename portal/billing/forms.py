@@ -22,6 +22,12 @@ class ConfirmChangeForm(PortalForm):
     proration_date = IntegerField(validators=[DataRequired()])
 
 
+class AbandonChangeForm(PortalForm):
+    """Give up a plan change whose payment the bank did not confirm."""
+
+    invoice_id = HiddenField(validators=[DataRequired(), Regexp(r"^in_[A-Za-z0-9_]{1,200}$")])
+
+
 class CancelForm(PortalForm):
     """Cancel at the end of the period, with an optional reason."""
 

@@ -21,6 +21,8 @@ class Problem(str):
     """A message for the customer, with the HTTP status a JSON answer should carry."""
 
     status: int = 400
+    # The refusal itself, for views that need more than its words.
+    refused: BillingRefused | None = None
 
     def __new__(cls, message: str, status: int = 400) -> Problem:
         problem = super().__new__(cls, message)
@@ -50,6 +52,8 @@ def attempt(action: Callable, *args, **kwargs) -> tuple[object | None, Problem |
     try:
         return action(*args, **kwargs), None
     except BillingRefused as exc:
-        return None, Problem(str(exc), 400)
+        problem = Problem(str(exc), 400)
+        problem.refused = exc
+        return None, problem
     except StripeError as exc:
         return None, stripe_problem(exc)

@@ -10,6 +10,7 @@ from portal.billing.forms import ActionForm
 from portal.billing.outcomes import attempt, audit_origin
 from portal.services.checkout import live_subscription
 from portal.services.payment_methods import (
+    DefaultCardRemoval,
     confirm_setup,
     create_setup_intent,
     list_cards,
@@ -29,6 +30,7 @@ def payment_methods():
         "billing/payment_methods.html",
         cards=list_cards(account),
         default_id=account.default_payment_method_id,
+        has_default=account.default_payment_method_id is not None,
         currency=subscription.currency if subscription else "usd",
         action_form=ActionForm(),
         stripe_js=stripe_js_url(),
@@ -74,8 +76,18 @@ def make_default(payment_method_id: str):
 @bp.route("/payment-methods/<payment_method_id>/remove", methods=["POST"])
 @customer_required
 def remove(payment_method_id: str):
-    """Remove a card (never the last one while a paid subscription needs it)."""
-    return _card_action(remove_card, payment_method_id, "Card removed.")
+    """Remove a card; the default card only after the customer confirms it."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    confirmed = request.form.get("confirm") == "1"
+    _result, problem = attempt(remove_card, current_user.account, payment_method_id,
+                               confirmed=confirmed, **audit_origin())
+    removal = getattr(problem, "refused", None)
+    if isinstance(removal, DefaultCardRemoval):
+        return render_template("billing/remove_default_card.html", card=removal.card,
+                               successor=removal.successor, action_form=ActionForm())
+    flash(problem or "Card removed.", "error" if problem else "success")
+    return redirect(url_for("billing.payment_methods"), 303)
 
 
 def _card_action(action, payment_method_id: str, done: str):

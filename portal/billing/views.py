@@ -1,25 +1,37 @@
 """The customer's billing overview, plans, Checkout and subscription changes."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.auth.decorators import customer_required
 from portal.billing import bp
-from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
-from portal.billing.outcomes import attempt, audit_origin
-from portal.services.catalog import list_plans, yearly_savings
-from portal.services.checkout import live_subscription, start_checkout
-from portal.services.invoices import open_invoice, pay_invoice, recent_invoices
-from portal.services.links import external_url
-from portal.services.stripe_client import publishable_key, stripe_js_url
-from portal.services.subscriptions import (
-    cancel_at_period_end,
-    change_plan,
-    proration_preview,
-    resume,
-    summarize,
+from portal.billing.forms import (
+    AbandonChangeForm,
+    ActionForm,
+    CancelForm,
+    ConfirmChangeForm,
+    PlanForm,
 )
+from portal.billing.outcomes import attempt, audit_origin
+from portal.services.catalog import list_plans, meter_units, yearly_savings
+from portal.services.checkout import live_subscription, start_checkout
+from portal.services.invoices import (
+    invoice_settled,
+    next_invoice_estimate,
+    open_invoice,
+    pay_invoice,
+    recent_invoices,
+)
+from portal.services.links import external_url
+from portal.services.plan_changes import (
+    abandon_change,
+    change_plan,
+    change_settled,
+    proration_preview,
+)
+from portal.services.stripe_client import publishable_key, stripe_js_url
+from portal.services.subscriptions import cancel_at_period_end, resume, summarize
 from portal.template_filters import format_date
 
 
@@ -28,10 +40,12 @@ from portal.template_filters import format_date
 def dashboard():
     """Show the account's plan, status, next invoice and recent invoices."""
     account = current_user.account
+    summary = summarize(live_subscription(account))
     return render_template(
         "billing/dashboard.html",
         account=account,
-        summary=summarize(live_subscription(account)),
+        summary=summary,
+        estimate=next_invoice_estimate(account, summary),
         unpaid=open_invoice(account),
         invoices=recent_invoices(account),
         action_form=ActionForm(),
@@ -50,7 +64,7 @@ def plans():
     return render_template(template, plans=offered, interval=interval,
                            savings={plan.key: yearly_savings(plan) for plan in offered},
                            subscription=live_subscription(current_user.account),
-                           plan_form=PlanForm())
+                           plan_form=PlanForm(), units=meter_units())
 
 
 @bp.route("/checkout", methods=["POST"])
@@ -115,20 +129,49 @@ def preview_change():
 @bp.route("/subscription/change", methods=["POST"])
 @customer_required
 def confirm_change():
-    """Apply a previewed plan change with the same proration time."""
+    """Apply a previewed plan change; a payment the bank wants confirmed continues on this page."""
     form = ConfirmChangeForm()
     if not form.validate_on_submit():
         abort(400)
-    subscription, problem = attempt(change_plan, current_user.account, form.lookup_key.data,
-                                    form.proration_date.data, **audit_origin())
+    outcome, problem = attempt(change_plan, current_user.account, form.lookup_key.data,
+                               form.proration_date.data, **audit_origin())
     if problem:
         flash(problem, "error")
-    elif subscription.status == "past_due":
-        flash("Your plan changed, but the payment did not go through: pay the open invoice.",
-              "error")
+    elif outcome.client_secret:
+        return render_template(
+            "billing/authenticate_payment.html", client_secret=outcome.client_secret,
+            amount=None, abandon_form=AbandonChangeForm(invoice_id=outcome.invoice_id),
+            status_url=url_for("billing.change_status", invoice_id=outcome.invoice_id,
+                               lookup_key=form.lookup_key.data),
+            stripe_js=stripe_js_url(), publishable_key=publishable_key())
     else:
         flash("Your plan has changed.", "success")
     return redirect(url_for("billing.dashboard"), 303)
+
+
+@bp.route("/subscription/change/<invoice_id>/status")
+@customer_required
+def change_status(invoice_id: str):
+    """Answer whether the webhooks confirmed a plan change paid in the browser."""
+    lookup_key = request.args.get("lookup_key", "")
+    state, problem = attempt(change_settled, current_user.account, invoice_id, lookup_key)
+    if problem:
+        return jsonify(state="failed", message=problem), 404
+    if state == "paid":
+        flash("Payment confirmed: your plan has changed.", "success")
+    return jsonify(state=state, done_url=url_for("billing.dashboard"))
+
+
+@bp.route("/subscription/change/abandon", methods=["POST"])
+@customer_required
+def abandon_plan_change():
+    """Keep the old plan after the bank refused to confirm the change's payment."""
+    form = AbandonChangeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    _result, problem = attempt(abandon_change, current_user.account, form.invoice_id.data)
+    flash(problem or "The payment was not confirmed: your plan was not changed.", "error")
+    return jsonify(done_url=url_for("billing.dashboard"))
 
 
 @bp.route("/subscription/cancel", methods=["GET", "POST"])
@@ -184,7 +227,21 @@ def pay(invoice_id: str):
     elif result.paid:
         flash("Thank you: the invoice is paid.", "success")
     else:
-        return render_template("billing/authenticate_payment.html", invoice=result.invoice,
-                               client_secret=result.client_secret,
-                               stripe_js=stripe_js_url(), publishable_key=publishable_key())
+        return render_template(
+            "billing/authenticate_payment.html", client_secret=result.client_secret,
+            amount=(result.invoice.amount_remaining, result.invoice.currency), abandon_form=None,
+            status_url=url_for("billing.invoice_status", invoice_id=invoice_id),
+            stripe_js=stripe_js_url(), publishable_key=publishable_key())
     return redirect(url_for("billing.dashboard"), 303)
+
+
+@bp.route("/invoices/<invoice_id>/status")
+@customer_required
+def invoice_status(invoice_id: str):
+    """Answer whether the webhook confirmed an invoice paid in the browser."""
+    state, problem = attempt(invoice_settled, current_user.account, invoice_id)
+    if problem:
+        return jsonify(state="failed", message=problem), 404
+    if state == "paid":
+        flash("Thank you: the invoice is paid.", "success")
+    return jsonify(state=state, done_url=url_for("billing.dashboard"))

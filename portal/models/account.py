@@ -30,8 +30,17 @@ class Account(db.Model):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     # Mirrored from the Stripe customer's invoice_settings.default_payment_method.
     default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    # Mirrored from the Stripe customer's balance, in minor units of balance_currency: negative
+    # is credit that Stripe applies to the next invoices before charging the card.
+    balance: Mapped[int] = mapped_column(default=0, server_default="0")
+    balance_currency: Mapped[str | None] = mapped_column(String(3))
     stripe_customer_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def credit_balance(self) -> int:
+        """Return the credit Stripe holds for this account (0 when it owes a debit)."""
+        return max(0, -self.balance)
 
     users: Mapped[list[User]] = relationship(back_populates="account", order_by="User.id")
 

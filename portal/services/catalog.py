@@ -43,6 +43,12 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict:
     return catalog
 
 
+def meter_units(catalog: dict | None = None) -> dict[str, str]:
+    """Return each meter's unit name as the catalog spells it for customers ('API call')."""
+    catalog = catalog or load_catalog()
+    return {key: meter.get("unit") or meter["name"] for key, meter in catalog["meters"].items()}
+
+
 def lookup_key(plan_key: str, interval: str, meter_key: str | None = None) -> str:
     """Return a price's Stripe lookup_key: 'pro_month', or 'pro_api_calls_month' for overage."""
     if meter_key:

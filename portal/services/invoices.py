@@ -50,7 +50,7 @@ def account_invoice(account: Account, stripe_invoice_id: str) -> Invoice:
     return invoice
 
 
-def _intent_of(client, stripe_invoice_id: str) -> dict | None:
+def latest_payment_intent(client, stripe_invoice_id: str) -> dict | None:
     """Return the newest payment intent Stripe recorded for an invoice."""
     payments = client.v1.invoice_payments.list(params={
         "invoice": stripe_invoice_id, "limit": 1, "expand": ["data.payment.payment_intent"]})
@@ -66,6 +66,9 @@ def _intent_of(client, stripe_invoice_id: str) -> dict | None:
 def pay_invoice(account: Account, stripe_invoice_id: str) -> InvoicePayment:
     """Try the default card on an open invoice; hand 3-D Secure to the browser when asked."""
     invoice = account_invoice(account, stripe_invoice_id)
+    if invoice.status == "paid":
+        # A second press of Pay now after the first went through: nothing more to do.
+        return InvoicePayment(invoice=invoice, paid=True)
     if invoice.status != "open":
         raise InvoicePaymentRefused("This invoice is not waiting for payment.")
     client = stripe_client()
@@ -80,10 +83,40 @@ def pay_invoice(account: Account, stripe_invoice_id: str) -> InvoicePayment:
             return InvoicePayment(invoice=invoice, paid=True)
     except CardError as exc:
         message = exc.user_message or "Your card was declined."
-    intent = _intent_of(client, stripe_invoice_id)
+    intent = latest_payment_intent(client, stripe_invoice_id)
     if intent and intent.get("status") == "requires_action":
         return InvoicePayment(invoice=invoice, paid=False, client_secret=intent["client_secret"])
     refreshed = sync.invoice(client.v1.invoices.retrieve(stripe_invoice_id))
     db.session.commit()
     return InvoicePayment(invoice=refreshed, paid=refreshed.status == "paid",
                           message=message or "The payment did not go through.")
+
+
+def invoice_settled(account: Account, stripe_invoice_id: str) -> str:
+    """Return where an invoice paid in the browser stands in the mirror: paid or waiting."""
+    invoice = account_invoice(account, stripe_invoice_id)
+    if invoice.status == "paid":
+        return "paid"
+    return "failed" if invoice.status in ("void", "uncollectible") else "waiting"
+
+
+@dataclass
+class NextInvoiceEstimate:
+    """How the account's credit balance applies to the next renewal (Stripe applies it first)."""
+
+    amount: int
+    currency: str
+    credit_applied: int
+    charged: int
+    credit_left: int
+
+
+def next_invoice_estimate(account: Account, summary) -> NextInvoiceEstimate | None:
+    """Return the next renewal with the mirrored credit balance applied, as Stripe will."""
+    if summary is None or summary.next_invoice_amount is None:
+        return None
+    amount = summary.next_invoice_amount
+    applied = min(account.credit_balance, max(amount, 0))
+    return NextInvoiceEstimate(amount=amount, currency=summary.subscription.currency,
+                               credit_applied=applied, charged=amount - applied,
+                               credit_left=account.credit_balance - applied)

@@ -21,3 +21,19 @@ def to_major_units(amount: int, currency: str) -> Decimal:
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     """Format minor units for display, e.g. 1900 usd -> '$19.00', 500 jpy -> '¥500'."""
     return format_currency(to_major_units(amount, currency), currency.upper(), locale=locale)
+
+
+def format_unit_price(amount_decimal: str, currency: str, locale: str = "en_US") -> str:
+    """Format a per-unit price in (fractional) minor units: '0.2' usd -> '$0.002'.
+
+    Stripe's unit_amount_decimal may be finer than the currency's minor unit; the figure keeps
+    every significant digit instead of rounding a fifth of a cent away.
+    """
+    exponent = minor_unit_exponent(currency)
+    major = Decimal(str(amount_decimal)).scaleb(-exponent).normalize()
+    extra = max(0, -major.as_tuple().exponent - exponent)
+    pattern = "¤#,##0" + ("." + "0" * exponent if exponent else "") + "#" * extra
+    if not exponent and extra:
+        pattern = "¤#,##0." + "#" * extra
+    return format_currency(major, currency.upper(), format=pattern, locale=locale,
+                           currency_digits=False)

@@ -70,7 +70,8 @@ def confirm_setup(account: Account, setup_intent_id: str, make_default: bool, *,
     card = sync.payment_method(intent["payment_method"])
     _card_audit("card.added", account, card, retrieved, actor, ip)
     db.session.commit()
-    if make_default or account.default_payment_method_id is None:
+    # A new card never silently takes over the invoices: only when the customer asked.
+    if make_default:
         set_default(account, card.stripe_payment_method_id, actor=actor, ip=ip)
     return card
 
@@ -93,9 +94,35 @@ def set_default(account: Account, payment_method_id: str, *,
     db.session.commit()
 
 
-def remove_card(account: Account, payment_method_id: str, *,
+class DefaultCardRemoval(PaymentMethodRefused):
+    """Raised when removing the default card was not confirmed; names the card taking over."""
+
+    def __init__(self, card: PaymentMethod, successor: PaymentMethod | None):
+        super().__init__("This is your default card: confirm that you want to remove it.")
+        self.card = card
+        self.successor = successor
+
+
+def adopt_checkout_card(subscription: Subscription) -> None:
+    """Make the card paid with in Checkout the customer's default for invoices.
+
+    Checkout sets it on the subscription only; the customer's invoice_settings would otherwise
+    name no card, and later invoices (and the card list) would not know which card pays.
+    """
+    account = subscription.account
+    card_id = subscription.default_payment_method_id
+    if account is None or card_id is None or account.default_payment_method_id == card_id:
+        return
+    customer = stripe_client().v1.customers.update(
+        subscription.stripe_customer_id,
+        params={"invoice_settings": {"default_payment_method": card_id}},
+        options={"idempotency_key": f"checkout-default-{subscription.stripe_subscription_id}"})
+    sync.customer(customer)
+
+
+def remove_card(account: Account, payment_method_id: str, confirmed: bool = False, *,
                 actor: User | None = None, ip: str | None = None) -> None:
-    """Detach a card; the last card stays while a paid subscription is live."""
+    """Detach a card; the default only once confirmed, the last never while a plan needs it."""
     card = _card(account, payment_method_id)
     cards = list_cards(account)
     paid_live = db.session.scalar(db.select(Subscription.id).where(
@@ -104,6 +131,9 @@ def remove_card(account: Account, payment_method_id: str, *,
     if paid_live is not None and len(cards) <= 1:
         raise PaymentMethodRefused(
             "This is your only card and your subscription needs one: add another card first.")
+    if account.default_payment_method_id == payment_method_id and not confirmed:
+        others = [other for other in cards if other.id != card.id]
+        raise DefaultCardRemoval(card, others[0] if others else None)
     detached = stripe_client().v1.payment_methods.detach(card.stripe_payment_method_id)
     sync.payment_method(detached)
     _card_audit("card.removed", account, card, detached, actor, ip)

@@ -1,7 +1,6 @@
-"""Changing, cancelling and resuming subscriptions, with proration previews."""
+"""Cancelling and resuming subscriptions, and the summary the billing overview shows."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from portal.extensions import db
@@ -10,7 +9,7 @@ from portal.services import sync
 from portal.services.audit import record_audit
 from portal.services.checkout import live_subscription
 from portal.services.refusals import BillingRefused
-from portal.services.stripe_client import as_dict, request_id, stripe_client
+from portal.services.stripe_client import request_id, stripe_client
 
 CANCELLATION_FEEDBACK = (
     ("too_expensive", "It is too expensive"),
@@ -28,107 +27,12 @@ class SubscriptionChangeRefused(BillingRefused):
     """Raised when a requested subscription change is not possible."""
 
 
-@dataclass
-class ProrationPreview:
-    """What a plan change will bill now: the proration lines and their total."""
-
-    price: Price
-    proration_date: int
-    currency: str
-    lines: list[dict]
-    amount_due: int
-    total: int
-
-
-def price_by_lookup_key(lookup_key: str) -> Price:
-    """Return the active, Stripe-linked licensed price for a lookup_key."""
-    price = db.session.scalar(db.select(Price).where(
-        Price.lookup_key == lookup_key, Price.active, Price.usage_type == "licensed"))
-    if price is None or price.stripe_price_id is None or price.product.contact_sales:
-        raise SubscriptionChangeRefused("That plan is not available.")
-    return price
-
-
 def changeable_subscription(account: Account) -> Subscription:
     """Return the live subscription a plan change applies to."""
     subscription = live_subscription(account)
     if subscription is None or subscription.stripe_item_id is None:
         raise SubscriptionChangeRefused("You have no subscription to change.")
     return subscription
-
-
-def _change_params(subscription: Subscription, price: Price, proration_date: int) -> dict:
-    """Return the item swap shared by the preview and the change itself."""
-    return {
-        "items": [{"id": subscription.stripe_item_id, "price": price.stripe_price_id}],
-        "proration_behavior": "always_invoice",
-        "proration_date": proration_date,
-    }
-
-
-def proration_preview(account: Account, lookup_key: str) -> ProrationPreview:
-    """Ask Stripe what switching to `lookup_key` bills now, fixing the proration time."""
-    subscription = changeable_subscription(account)
-    price = price_by_lookup_key(lookup_key)
-    if price.stripe_price_id == subscription.stripe_price_id:
-        raise SubscriptionChangeRefused("You are already on that plan.")
-    proration_date = int(time.time())
-    change = _change_params(subscription, price, proration_date)
-    preview = as_dict(stripe_client().v1.invoices.create_preview(params={
-        "customer": subscription.stripe_customer_id,
-        "subscription": subscription.stripe_subscription_id,
-        "subscription_details": {
-            "items": change["items"],
-            "proration_behavior": change["proration_behavior"],
-            "proration_date": proration_date,
-        },
-    }))
-    return ProrationPreview(
-        price=price,
-        proration_date=proration_date,
-        currency=preview["currency"],
-        lines=sync.invoice_lines(preview),
-        amount_due=preview["amount_due"],
-        total=preview["total"],
-    )
-
-
-def change_plan(account: Account, lookup_key: str, proration_date: int, *,
-                actor: User | None = None, ip: str | None = None) -> Subscription:
-    """Switch the subscription's price with the previewed proration_date; bill it now."""
-    subscription = changeable_subscription(account)
-    price = price_by_lookup_key(lookup_key)
-    previous_price_id = subscription.stripe_price_id
-    now = int(time.time())
-    # Stripe accepts a proration_date within the current period; a stale preview is refused.
-    if not now - 3600 <= proration_date <= now:
-        raise SubscriptionChangeRefused("That preview has expired: please review the change again.")
-    updated = stripe_client().v1.subscriptions.update(
-        subscription.stripe_subscription_id,
-        params={**_change_params(subscription, price, proration_date),
-                "expand": ["latest_invoice"]},
-        options={"idempotency_key":
-                 f"sub-{subscription.stripe_subscription_id}-to-{price.stripe_price_id}"
-                 f"-at-{proration_date}"},
-    )
-    row = sync.subscription(updated)
-    latest = as_dict(updated).get("latest_invoice")
-    if isinstance(latest, dict):
-        sync.invoice(latest)
-    previous = db.session.scalar(db.select(Price).where(Price.stripe_price_id == previous_price_id))
-    billed = latest if isinstance(latest, dict) else {}
-    record_audit(
-        actor, "subscription.plan_changed", "subscription", row.stripe_subscription_id,
-        amount=billed.get("amount_due", 0), currency=billed.get("currency") or price.currency,
-        stripe_request_id=request_id(updated), ip=ip,
-        details={"account_id": account.id, "invoice": billed.get("id"),
-                 "from": previous.lookup_key if previous else previous_price_id,
-                 "from_amount": previous.unit_amount if previous else None,
-                 "to": price.lookup_key, "to_amount": price.unit_amount,
-                 "proration_date": proration_date},
-    )
-    db.session.commit()
-    return row
 
 
 def cancel_at_period_end(account: Account, feedback: str | None, comment: str | None, *,

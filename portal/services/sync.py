@@ -96,7 +96,7 @@ def link_customer(account: Account, customer_id: str) -> None:
 
 
 def customer(obj, version: int | None = None) -> Account | None:
-    """Mirror a Stripe customer onto its account (default payment method)."""
+    """Mirror a Stripe customer onto its account (default payment method, credit balance)."""
     data = as_dict(obj)
     version = version if version is not None else response_version(obj)
     account = db.session.scalar(
@@ -116,6 +116,8 @@ def customer(obj, version: int | None = None) -> Account | None:
         account.default_payment_method_id = None
         return account
     settings = data.get("invoice_settings") or {}
+    account.balance = int(data.get("balance") or 0)
+    account.balance_currency = data.get("currency") or account.balance_currency
     account.default_payment_method_id = _id(settings.get("default_payment_method"))
     if version is not None and version > account.stripe_customer_version:
         account.stripe_customer_version = version

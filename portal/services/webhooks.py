@@ -17,6 +17,7 @@ from portal.models import (
     WebhookEvent,
 )
 from portal.services import sync
+from portal.services.payment_methods import adopt_checkout_card
 from portal.services.stripe_client import as_dict, construct_event, stripe_client
 
 Handler = Callable[[dict, int], None]
@@ -133,7 +134,8 @@ def on_checkout_completed(data: dict, created: int) -> None:
     if isinstance(subscription_id, dict):
         subscription_id = subscription_id.get("id")
     if subscription_id:
-        sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id))
+        row = sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id))
+        adopt_checkout_card(row)
 
 
 HANDLERS: dict[str, Handler] = {

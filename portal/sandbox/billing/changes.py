@@ -145,11 +145,7 @@ def prorations(
     for change in changes:
         old = new = None
         if change.item is not None:
-            old = proration.ItemState(
-                change.old_price or {},
-                change.item.get("quantity") or 0,
-                catalog.product_name(ctx.store, change.old_price or {}),
-            )
+            old = item_state(ctx, sub, change.item, change.old_price or {})
         if not change.deleted:
             new = proration.ItemState(
                 change.price, change.quantity, catalog.product_name(ctx.store, change.price)
@@ -159,6 +155,71 @@ def prorations(
             (line, item_id) for line in proration.item_change_prorations(old, new, start, end, at)
         ]
     return lines
+
+
+def flexible(sub: dict[str, Any]) -> bool:
+    """Return whether the subscription is in flexible billing mode (credits what was billed)."""
+    return (sub.get("billing_mode") or {}).get("type", "flexible") == "flexible"
+
+
+def item_state(
+    ctx: Ctx, sub: dict[str, Any], item: dict[str, Any], price: dict[str, Any] | None = None
+) -> proration.ItemState:
+    """Return an item as its credit proration sees it, following the billing mode.
+
+    docs.stripe.com/billing/subscriptions/billing-mode/compare: classic credits unused time at
+    the item's current price and quantity; flexible credits the amount previously debited.
+    """
+    if price is None:
+        price = ctx.store.get(item["price"], "price", include_deleted=True) or {}
+    billed = item.get("_billed") if flexible(sub) else None
+    return proration.ItemState(
+        price,
+        item.get("quantity") or 0,
+        catalog.product_name(ctx.store, price),
+        tuple(billed) if billed else None,
+    )
+
+
+def reset_credits(
+    ctx: Ctx, sub: dict[str, Any], at: int
+) -> list[tuple[proration.ProrationLine, str | None]]:
+    """Return the credits for unused time on every current item, when the period restarts."""
+    start, end = sub["_period_start"], sub["_period_end"]
+    if not start <= at <= end:
+        raise invalid(
+            "The proration_date must be within the current billing period.", "proration_date"
+        )
+    lines = []
+    for item in subs.items_of(ctx.store, sub["id"]):
+        old = item_state(ctx, sub, item)
+        lines += [
+            (line, item["id"])
+            for line in proration.item_change_prorations(old, None, start, end, at)
+        ]
+    return lines
+
+
+def record_debits(ctx: Ctx, invoice: dict[str, Any]) -> None:
+    """Remember on each subscription item what this invoice debits it for a period.
+
+    The latest period wins, and a proration debit replaces the debit of the period it shares
+    an end with (the unused part of that debit was credited on the same change).
+    """
+    for line in invoice.get("_lines") or []:
+        details = (line.get("parent") or {}).get("subscription_item_details") or {}
+        item_id = details.get("subscription_item")
+        if not item_id or line["amount"] <= 0:
+            continue
+        item = ctx.store.get(item_id, subs.ITEM)
+        if item is None:
+            continue
+        net = line["amount"] - sum(d["amount"] for d in line.get("discount_amounts") or [])
+        start, end = line["period"]["start"], line["period"]["end"]
+        previous = item.get("_billed")
+        if previous is None or end >= previous[2]:
+            item["_billed"] = [net, start, end]
+            ctx.store.save(item)
 
 
 def new_item(

@@ -21,6 +21,7 @@ from ..core.context import Ctx
 from ..core.currencies import minimum_charge
 from ..core.events import on
 from ..core.ids import new_id, random_token
+from ..objects import customer_balance
 from ..objects.payment_intents import create_payment
 from . import subscription_state as subs
 from .invoice_state import INVOICE, payment_transition, save_invoice, transition
@@ -47,8 +48,16 @@ def finalize(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
     invoice["ending_balance"] = invoice["amount_due"] if carried else min(applied, 0)
     if customer:
         customer["next_invoice_sequence"] = sequence + 1
-        customer["balance"] = invoice["ending_balance"]
         ctx.store.save(customer)
+        if invoice["ending_balance"] != balance:
+            customer_balance.record(
+                ctx,
+                customer,
+                invoice["ending_balance"] - balance,
+                invoice["currency"],
+                "applied_to_invoice",
+                invoice=invoice["id"],
+            )
     # The hosted page is reachable by whoever holds the URL, so it names a secret, not the id.
     token = random_token(32)
     transition(
@@ -174,16 +183,19 @@ def _after_failure(ctx: Ctx, invoice: dict[str, Any], at: int, event_type: str) 
     """Schedule the next retry (or give up), emit the failure, then move the subscription."""
     sub = _subscription(ctx, invoice)
     first_attempt = sub is not None and sub["status"] == "incomplete"
+    # A pending update's invoice is not retried and leaves the subscription as it was: the
+    # update expires instead (docs.stripe.com/billing/subscriptions/pending-updates-reference).
+    held = sub is not None and (sub.get("_pending_change") or {}).get("invoice") == invoice["id"]
     invoice.setdefault("_first_failed_at", at)
     retry = (
         None
-        if first_attempt
+        if first_attempt or held
         else subs.policy(ctx).next_attempt_at(invoice["_first_failed_at"], invoice["attempt_count"])
     )
     invoice["next_payment_attempt"] = retry if invoice.get("auto_advance") else None
     save_invoice(ctx, invoice)
     ctx.emit(event_type, invoice)
-    if sub is None or first_attempt or sub.get("latest_invoice") != invoice["id"]:
+    if sub is None or first_attempt or held or sub.get("latest_invoice") != invoice["id"]:
         return
     if retry is None and invoice.get("auto_advance"):
         final = subs.policy(ctx).subscription_status_after_exhaustion()

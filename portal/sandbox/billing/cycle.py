@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.context import Ctx
 from ..core.ids import new_id
-from . import catalog, invoice_build, totals, usage
+from . import catalog, changes, invoice_build, totals, usage
 from . import subscription_state as subs
 from .invoice_items import new_invoice_item
 from .invoice_state import save_invoice
@@ -139,7 +139,10 @@ def build_invoice(
         if not preview and ii in pending:
             ii["invoice"] = invoice["id"]
             store.save(ii)
-    return invoice_build.recompute(store, invoice)
+    invoice_build.recompute(store, invoice)
+    if not preview:
+        changes.record_debits(ctx, invoice)
+    return invoice
 
 
 def store_new_invoice(ctx: Ctx, invoice: dict[str, Any], *, auto_advance: bool, at: int) -> None:

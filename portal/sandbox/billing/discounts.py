@@ -8,9 +8,12 @@ starts (see ``totals.discount_end``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ..core.context import Ctx
+from ..core.currencies import exponent
+from ..core.errors import invalid
 from ..core.ids import new_id
 from ..core.objects import fetch
 from ..objects import coupons
@@ -61,6 +64,7 @@ def create_discounts(
                 param="promotion_code",
             )
             coupon_id = _coupon_of_promotion(promo)
+            _check_first_time(ctx, promo, customer_id)
         coupon = coupons.redeem(ctx, coupon_id, "coupon")
         discount = {
             "id": new_id("di"),
@@ -80,3 +84,63 @@ def create_discounts(
         ctx.store.insert(discount, customer=customer_id, test_clock=clock_id)
         ids.append(discount["id"])
     return ids
+
+
+def _has_paid_before(ctx: Ctx, customer_id: str) -> bool:
+    """Return whether the customer has a successful payment or a paid invoice."""
+    charge = ctx.store.select(
+        "charge",
+        "customer = ? AND json_extract(body, '$.status') = 'succeeded'",
+        (customer_id,),
+    )
+    invoice = ctx.store.select(
+        "invoice",
+        "customer = ? AND json_extract(body, '$.status') = 'paid'"
+        " AND json_extract(body, '$.amount_paid') > 0",
+        (customer_id,),
+    )
+    return bool(charge or invoice)
+
+
+def _check_first_time(ctx: Ctx, promo: dict[str, Any], customer_id: str) -> None:
+    """Refuse a first-time-only promotion code for a customer who has paid before.
+
+    docs.stripe.com/api/promotion_codes/object: restrictions.first_time_transaction allows the
+    code only for customers without any successful payments or invoices.
+    """
+    if (promo.get("restrictions") or {}).get("first_time_transaction") and _has_paid_before(
+        ctx, customer_id
+    ):
+        raise invalid(
+            f"This promotion code ({promo['code']}) can only be redeemed on a customer's first "
+            "transaction, and this customer has prior transactions.",
+            "promotion_code",
+        )
+
+
+def check_minimum_amount(ctx: Ctx, discount_ids: list[str], invoice: dict[str, Any]) -> None:
+    """Refuse a promotion code whose minimum amount the invoice does not reach.
+
+    docs.stripe.com/api/promotion_codes/object: restrictions.minimum_amount (in
+    minimum_amount_currency) is the purchase amount the code needs before discounts.
+    """
+    for discount_id in discount_ids:
+        discount = ctx.store.get(discount_id, "discount") or {}
+        promo = ctx.store.get(discount.get("promotion_code") or "", "promotion_code")
+        restrictions = (promo or {}).get("restrictions") or {}
+        minimum = restrictions.get("minimum_amount")
+        currency = restrictions.get("minimum_amount_currency")
+        if not minimum or currency != invoice["currency"]:
+            continue
+        if invoice["subtotal"] < minimum:
+            raise invalid(
+                f"This promotion code ({promo['code']}) requires a minimum amount of "
+                f"{_major(minimum, currency)} {currency.upper()} before discounts.",
+                "promotion_code",
+            )
+
+
+def _major(amount: int, currency: str) -> str:
+    """Return minor units as a plain major-unit figure, for error messages."""
+    digits = exponent(currency)
+    return f"{Decimal(amount).scaleb(-digits):.{digits}f}"

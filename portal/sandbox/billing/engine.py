@@ -26,7 +26,7 @@ from flask import Flask
 
 from ..core.api import before_handler
 from ..core.context import Ctx, background
-from . import collection, cycle, periods
+from . import collection, cycle, periods, plan_update
 from . import subscription_state as subs
 from .dunning import incomplete_expires_at
 
@@ -88,6 +88,12 @@ def _handle_subscription(ctx: Ctx, sub: dict[str, Any], at: int) -> None:
         if at >= incomplete_expires_at(sub["created"]):
             expire_incomplete(ctx, sub, at)
         return
+    if plan_update.expired(sub, at):
+        expire_pending_update(ctx, sub, at)
+        sub = ctx.store.get(sub["id"], subs.SUBSCRIPTION) or sub
+        due = subs.due_at(ctx, sub)
+        if due is None or due > at:
+            return
     if status == "trialing" and not sub.get("_trial_will_end_sent"):
         sub["_trial_will_end_sent"] = True
         subs.save_subscription(ctx, sub)
@@ -109,6 +115,13 @@ def expire_incomplete(ctx: Ctx, sub: dict[str, Any], at: int) -> None:
     if invoice is not None and invoice["status"] == "open":
         collection.void(ctx, invoice, at)
     subs.transition(ctx, sub, "incomplete_expired", at)
+
+
+def expire_pending_update(ctx: Ctx, sub: dict[str, Any], at: int) -> None:
+    """Void the invoice an expired pending update waited for; the change is discarded."""
+    invoice = ctx.store.get(plan_update.mark_expired(ctx, sub), "invoice")
+    if invoice is not None and invoice["status"] in ("open", "uncollectible"):
+        collection.void(ctx, invoice, at)
 
 
 def next_period(sub: dict[str, Any], start: int) -> tuple[int, int]:

@@ -336,6 +336,21 @@ def recompute(store: Store, invoice: dict[str, Any]) -> dict[str, Any]:
     return invoice
 
 
+def apply_balance_preview(store: Store, invoice: dict[str, Any]) -> dict[str, Any]:
+    """Show on a preview how the customer's balance would apply when it is finalized.
+
+    docs.stripe.com/billing/customer/balance: the balance applies to the next finalized
+    invoice, so a preview's starting_balance and amount_due already count it.
+    """
+    customer = store.get(invoice["customer"], "customer", include_deleted=True) or {}
+    balance = int(customer.get("balance") or 0)
+    invoice["starting_balance"] = balance
+    invoice["amount_due"] = max(invoice["total"] + balance, 0)
+    invoice["amount_remaining"] = invoice["amount_due"]
+    invoice["ending_balance"] = min(invoice["total"] + balance, 0)
+    return invoice
+
+
 def lines_page(invoice: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Return a page of an invoice's lines as a Stripe list object (cursor = line id)."""
     lines = invoice.get("_lines") or []

@@ -7,9 +7,11 @@ price and charges the remaining time on the new one, each as its own line.  Each
     round_half_up(period_amount * (end - at) / (end - start))
 
 where period_amount is the amount the item bills for one full period (integer minor units) and
-the fraction is exact; every line is rounded on its own, halves away from zero, so a preview and
-the update that follows it with the same proration date produce identical lines.  Metered
-(usage-based) items are never prorated: their usage is billed in arrears.
+the fraction is exact (in flexible billing mode a credit's period_amount is what was actually
+debited for the item's period, over that debit's own period); every line is rounded on its
+own, halves away from zero, so a preview and the update that follows it with the same
+proration date produce identical lines.  Metered (usage-based) items are never prorated:
+their usage is billed in arrears.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class ItemState:
     price: Mapping[str, Any]
     quantity: int
     product_name: str
+    # (amount, start, end) actually debited for the item's period, net of discounts: flexible
+    # billing mode credits unused time on this instead of on the current price.
+    billed: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,10 @@ def item_change_prorations(
     if old is not None and not _is_metered(old.price):
         full = amount_for_quantity(old.price, old.quantity)
         amount = -prorated_amount(full, period_start, period_end, at)
+        if old.billed is not None:
+            billed, billed_start, billed_end = old.billed
+            full = billed
+            amount = -prorated_amount(billed, billed_start, billed_end, at) if billed else 0
         if full:
             lines.append(
                 ProrationLine(

@@ -67,6 +67,8 @@ def due_at(ctx: Ctx, sub: dict[str, Any]) -> int | None:
     if status == "incomplete":
         return incomplete_expires_at(sub["created"])
     candidates: list[int] = []
+    if sub.get("pending_update"):
+        candidates.append(sub["pending_update"]["expires_at"])
     if status == "trialing" and sub.get("trial_end"):
         if not sub.get("_trial_will_end_sent"):
             candidates.append(sub["trial_end"] - TRIAL_WILL_END_NOTICE)

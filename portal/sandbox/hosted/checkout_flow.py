@@ -176,7 +176,8 @@ def _start_subscription(ctx: Ctx, session: dict) -> Outcome:
         "metadata": data.get("metadata") or {},
         **_discount_params(session),
     }
-    for key in ("trial_period_days", "trial_end", "description", "default_tax_rates"):
+    for key in ("trial_period_days", "trial_end", "description", "default_tax_rates",
+                "billing_mode"):
         if data.get(key):
             params[key] = data[key]
     sub = call_handler(ctx, subscriptions.create_subscription, params)

@@ -61,6 +61,7 @@ CREATE_SPEC = {
         "trial_end": Int(),
         "description": Str(),
         "default_tax_rates": List(Str()),
+        "billing_mode": {"type": Str(("classic", "flexible"))},
     },
     "payment_intent_data": {
         "metadata": Meta(),

@@ -9,6 +9,7 @@ from ..core.ids import random_token
 from ..core.lists import equals, field, filtered, paginate, search
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, List, Meta, Str
+from ..objects import customer_balance
 from ..objects.payment_methods import attach
 from . import tax_ids
 
@@ -179,8 +180,14 @@ def update_customer(ctx: Ctx, obj_id: str) -> dict:
         _check_default_payment_method(
             ctx, obj_id, p["invoice_settings"].get("default_payment_method")
         )
-    _apply_settings(customer, p)
+    _apply_settings(customer, {k: v for k, v in p.items() if k != "balance"})
     save(ctx, customer)
+    if p.get("balance") is not None and p["balance"] != customer["balance"]:
+        # Setting the balance is an adjustment Stripe records as a balance transaction.
+        customer_balance.record(
+            ctx, customer, p["balance"] - customer["balance"], customer.get("currency") or "usd",
+            "adjustment",
+        )
     if customer != before:
         ctx.emit("customer.updated", customer, before=before)
     return customer

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..billing import catalog, changes, cycle, engine, invoice_build, periods
+from ..billing import catalog, changes, cycle, engine, invoice_build, periods, plan_update
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid, required
@@ -29,7 +29,8 @@ DETAILS_SPEC = {
     "cancel_at_period_end": Bool(),
     "default_tax_rates": List(Str()),
     "trial_end": Anything(),
-    "billing_cycle_anchor": Anything(),
+    "billing_cycle_anchor": Str(("now", "unchanged")),
+    "billing_mode": {"type": Str(("classic", "flexible"))},
     "cancel_now": Bool(),
     "cancel_at": Anything(),
     "resume_at": Anything(),
@@ -57,41 +58,62 @@ def create_preview(ctx: Ctx) -> dict:
         )
         if p.get("customer") and p["customer"] != sub["customer"]:
             raise invalid("The subscription does not belong to this customer.", "customer")
-        return _subscription_preview(ctx, sub, details)
-    if not p.get("customer"):
-        raise required("customer")
-    customer = fetch(ctx, "customer", p["customer"], kind="customer", param="customer")
-    if details.get("items"):
-        return _new_subscription_preview(ctx, customer, details)
-    return _pending_items_preview(ctx, customer, p.get("currency"))
+        invoice = _subscription_preview(ctx, sub, details, p.get("preview_mode") or "next")
+    else:
+        if not p.get("customer"):
+            raise required("customer")
+        customer = fetch(ctx, "customer", p["customer"], kind="customer", param="customer")
+        if details.get("items"):
+            invoice = _new_subscription_preview(ctx, customer, details)
+        else:
+            invoice = _pending_items_preview(ctx, customer, p.get("currency"))
+    return invoice_build.apply_balance_preview(ctx.store, invoice)
 
 
-def _subscription_preview(ctx: Ctx, sub: dict[str, Any], details: dict[str, Any]) -> dict:
+def _subscription_preview(
+    ctx: Ctx, sub: dict[str, Any], details: dict[str, Any], mode: str
+) -> dict:
     at = ctx.now(customer=sub["customer"])
     behavior = details.get("proration_behavior") or "create_prorations"
-    items = None
-    extra: list[dict[str, Any]] = []
     preview_sub = dict(sub)
     if "default_tax_rates" in details:
         preview_sub["default_tax_rates"] = catalog.tax_rate_objects(
             ctx, details["default_tax_rates"], "subscription_details[default_tax_rates]"
         )
+    mode_asked = (details.get("billing_mode") or {}).get("type")
+    if mode_asked and mode_asked != sub["billing_mode"]["type"]:
+        raise invalid(
+            "subscription_details[billing_mode] must match the subscription's billing mode.",
+            "subscription_details[billing_mode][type]",
+        )
+    plan = None
     if details.get("items"):
         plan = changes.plan(ctx, sub, details["items"], prefix="subscription_details[items]")
-        items = changes.resulting_items(ctx, sub, plan)
-        if behavior != "none" and sub["status"] in ("active", "past_due"):
-            when = details.get("proration_date") or at
-            extra = [
-                cycle.proration_invoice_item(ctx, sub, line, item_id, at, preview=True)
-                for line, item_id in changes.prorations(ctx, sub, plan, when)
-            ]
-    if behavior == "always_invoice" and extra:
+    found = None
+    if plan or details.get("billing_cycle_anchor") == "now":
+        found = plan_update.charges(
+            ctx,
+            sub,
+            plan,
+            behavior=behavior,
+            proration_date=details.get("proration_date") or at,
+            anchor=details.get("billing_cycle_anchor"),
+            at=at,
+        )
+    items = found.triples if found else None
+    if mode == "recurring":
+        return _recurring_preview(ctx, preview_sub, found, at)
+    extra = [
+        cycle.proration_invoice_item(ctx, sub, line, item_id, at, preview=True)
+        for line, item_id in (found.lines if found else [])
+    ]
+    if found is not None and found.bills_now(behavior):
         return cycle.build_invoice(
             ctx,
             preview_sub,
             at,
             billing_reason="subscription_update",
-            advance=None,
+            advance=found.reset,
             arrears=None,
             period=(at, at),
             items=items,
@@ -116,6 +138,36 @@ def _subscription_preview(ctx: Ctx, sub: dict[str, Any], details: dict[str, Any]
     )
 
 
+def _recurring_preview(
+    ctx: Ctx, sub: dict[str, Any], found: plan_update.Charges | None, at: int
+) -> dict:
+    """Return the first full renewal after the change: recurring charges, no prorations.
+
+    docs.stripe.com/api/invoices/create_preview (preview_mode=recurring): the recurring
+    amounts the subscription bills once the change is made, without one-time charges.
+    """
+    terms = found.terms if found else tuple(sub["_interval"])
+    if found is not None and found.reset is not None:
+        start = found.reset[1]
+        anchor = found.reset[0]
+    else:
+        start = sub["trial_end"] if sub["status"] == "trialing" else sub["_period_end"]
+        anchor = sub["billing_cycle_anchor"]
+    advance = periods.period_containing(anchor, terms[0], terms[1], start)
+    return cycle.build_invoice(
+        ctx,
+        sub,
+        at,
+        billing_reason="upcoming",
+        advance=advance,
+        arrears=None,
+        period=(advance[0], advance[0]),
+        items=found.triples if found else None,
+        include_pending=False,
+        preview=True,
+    )
+
+
 def _new_subscription_preview(ctx: Ctx, customer: dict[str, Any], details: dict) -> dict:
     plan = changes.plan(ctx, None, details["items"], prefix="subscription_details[items]")
     currency, (interval, count) = changes.check_compatible([c.price for c in plan])
@@ -126,6 +178,7 @@ def _new_subscription_preview(ctx: Ctx, customer: dict[str, Any], details: dict)
         "currency": currency,
         "metadata": {},
         "collection_method": "charge_automatically",
+        "billing_mode": {"type": (details.get("billing_mode") or {}).get("type") or "flexible"},
         "days_until_due": None,
         "discounts": [],
         "default_tax_rates": catalog.tax_rate_objects(

@@ -12,7 +12,7 @@ from ..core.objects import deleted_stub, fetch
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 from ..core.render import render, renderer
 from ..core.store import Store
-from .subscriptions import update_subscription
+from .subscription_updates import update_subscription
 
 WRITE_SPEC = {
     "price": Str(),

@@ -1,4 +1,4 @@
-"""Subscriptions: create, retrieve, list, update (items, prorations, cancel at period end), cancel.
+"""Subscriptions: create, retrieve, list and cancel (updates live in ``subscription_updates``).
 
 The first invoice is created and finalized with the subscription.  ``payment_behavior``:
 ``allow_incomplete`` (default) attempts payment on-session and leaves the subscription
@@ -16,7 +16,7 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import StripeError, invalid
 from ..core.lists import Filter, equals, field, filtered, paginate
-from ..core.objects import apply_metadata, fetch, new_object
+from ..core.objects import fetch, new_object
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
 from ..core.render import render, renderer
 from ..core.store import Store
@@ -59,14 +59,10 @@ CREATE_SPEC = {
     "currency": Str(),
     "trial_from_plan": Bool(),
     "billing_mode": {"type": Str(("classic", "flexible"))},
+    "billing_cycle_anchor": Int(),
+    "proration_behavior": Str(("create_prorations", "none")),
 }
-UPDATE_SPEC = {
-    **COMMON_SPEC,
-    "items": List(ITEM_SPEC),
-    "proration_behavior": Str(changes.PRORATION_BEHAVIORS),
-    "proration_date": Int(),
-    "cancellation_details": {"comment": Str(), "feedback": Str()},
-}
+# docs.stripe.com/billing/subscriptions/pending-updates-reference: what a pending update holds.
 STATUSES = (
     "active",
     "all",
@@ -99,7 +95,7 @@ def load(ctx: Ctx, sub_id: str, param: str | None = "id") -> dict:
     return fetch(ctx, "subscription", sub_id, kind="subscription", param=param)
 
 
-def _check_payment_method(ctx: Ctx, customer_id: str, pm_id: str | None) -> None:
+def check_payment_method(ctx: Ctx, customer_id: str, pm_id: str | None) -> None:
     if pm_id is None:
         return
     pm = ctx.store.get(pm_id, "payment_method")
@@ -112,7 +108,7 @@ def _check_payment_method(ctx: Ctx, customer_id: str, pm_id: str | None) -> None
         )
 
 
-def _discounts(ctx: Ctx, sub: dict, p: dict, at: int) -> list[str] | None:
+def discounts_of(ctx: Ctx, sub: dict, p: dict, at: int) -> list[str] | None:
     """Create discount objects for coupon / promotion_code / discounts[] parameters."""
     entries = discounts.entries_of(p)
     if entries is None:
@@ -145,20 +141,60 @@ def _trial_end(p: dict, at: int) -> int | None:
     return None
 
 
+def _future_anchor(p: dict, at: int, trial_end: int | None) -> int | None:
+    """Return a billing_cycle_anchor given on create, which must lie in the future."""
+    anchor = p.get("billing_cycle_anchor")
+    if anchor is None:
+        return None
+    if trial_end:
+        raise invalid(
+            "The sandbox does not support billing_cycle_anchor together with a trial yet.",
+            "billing_cycle_anchor",
+        )
+    if anchor <= at:
+        raise invalid(
+            "Invalid timestamp: billing_cycle_anchor must be in the future.",
+            "billing_cycle_anchor",
+        )
+    return anchor
+
+
+def _bill_until_anchor(ctx: Ctx, sub: dict, at: int, anchor: int) -> None:
+    """Prorate each item from now to the anchor, over the full period the anchor closes.
+
+    docs.stripe.com/billing/subscriptions/billing-cycle: a future anchor bills the time until
+    it as a proration on the first invoice, then full periods from the anchor.
+    """
+    interval, count = sub["_interval"]
+    full_start = periods.boundary(anchor, interval, count, -1)
+    for item in subs.items_of(ctx.store, sub["id"]):
+        price = ctx.store.get(item["price"], "price") or {}
+        state = proration.ItemState(
+            price, item.get("quantity") or 0, catalog.product_name(ctx.store, price)
+        )
+        for line in proration.item_change_prorations(None, state, full_start, anchor, at):
+            cycle.proration_invoice_item(ctx, sub, line, item["id"], at)
+
+
 @route("/v1/subscriptions", methods=["POST"])
 def create_subscription(ctx: Ctx) -> dict:
     """Create a subscription, its items and first invoice, and collect that invoice."""
     p = ctx.validate(CREATE_SPEC)
     need(p, "customer", "items")
     customer = fetch(ctx, "customer", p["customer"], kind="customer", param="customer")
-    _check_payment_method(ctx, customer["id"], p.get("default_payment_method"))
+    check_payment_method(ctx, customer["id"], p.get("default_payment_method"))
     plan = changes.plan(ctx, None, p["items"])
     currency, (interval, count) = changes.check_compatible([c.price for c in plan])
     at = ctx.now(customer=customer["id"])
     trial_end = _trial_end(p, at)
+    anchor = _future_anchor(p, at, trial_end)
     start, end = (at, trial_end) if trial_end else (at, periods.boundary(at, interval, count, 1))
+    if anchor:
+        end = anchor
     sub = new_object(ctx, "sub", "subscription", customer=customer["id"])
     sub.update(subs.new_body(ctx, customer, p, currency, at, trial_end))
+    if anchor:
+        sub["billing_cycle_anchor"] = anchor
     sub.update(_interval=[interval, count], _period_start=start, _period_end=end)
     ctx.store.insert(sub, customer=customer["id"], test_clock=customer.get("test_clock"))
     for change in plan:
@@ -171,19 +207,22 @@ def create_subscription(ctx: Ctx) -> dict:
             metadata=change.metadata,
             tax_rates=change.tax_rates,
         )
-    sub["discounts"] = _discounts(ctx, sub, p, at) or []
+    sub["discounts"] = discounts_of(ctx, sub, p, at) or []
     subs.save_subscription(ctx, sub)
     ctx.emit("customer.subscription.created", sub)
+    if anchor and p.get("proration_behavior") != "none":
+        _bill_until_anchor(ctx, sub, at, anchor)
     invoice = cycle.build_invoice(
         ctx,
         sub,
         at,
         billing_reason="subscription_create",
-        advance=(start, end),
+        advance=None if anchor else (start, end),
         arrears=None,
         period=(at, at),
         trial=bool(trial_end),
     )
+    discounts.check_minimum_amount(ctx, sub["discounts"], invoice)
     cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
     sub["latest_invoice"] = invoice["id"]
     subs.save_subscription(ctx, sub)
@@ -278,82 +317,6 @@ def list_subscriptions(ctx: Ctx) -> dict:
     )
 
 
-@route("/v1/subscriptions/<obj_id>", methods=["POST"])
-def update_subscription(ctx: Ctx, obj_id: str) -> dict:
-    """Update items (with prorations), cancellation at period end, payment method and more."""
-    p = ctx.validate(UPDATE_SPEC)
-    sub = load(ctx, obj_id)
-    if sub["status"] in subs.ENDED:
-        if set(p) - {"metadata", "cancellation_details"}:
-            raise invalid(
-                "A canceled subscription can only update its cancellation_details and metadata."
-            )
-    at = ctx.now(customer=sub["customer"])
-    before = subs.snapshot(ctx.store, sub)
-    behavior = p.get("proration_behavior") or "create_prorations"
-    billed = []
-    if p.get("items"):
-        plan = changes.plan(ctx, sub, p["items"])
-        prorate = behavior != "none" and sub["status"] in ("active", "past_due")
-        lines = changes.prorations(ctx, sub, plan, p.get("proration_date") or at) if prorate else []
-        changes.apply(ctx, sub, plan, at)
-        billed = [
-            cycle.proration_invoice_item(ctx, sub, line, item_id, at) for line, item_id in lines
-        ]
-    _apply_settings(ctx, sub, p, at)
-    invoice = None
-    if behavior == "always_invoice" and billed:
-        invoice = cycle.build_invoice(
-            ctx,
-            sub,
-            at,
-            billing_reason="subscription_update",
-            advance=None,
-            arrears=None,
-            period=(at, at),
-        )
-        cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
-        sub["latest_invoice"] = invoice["id"]
-    subs.emit_changes(ctx, sub, before)
-    if invoice is not None:
-        collection.finalize(ctx, invoice, at)
-        invoice = ctx.store.get(invoice["id"], "invoice") or invoice
-        if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
-            collection.attempt_payment(ctx, invoice, at, off_session=bool(p.get("off_session")))
-    if p.get("trial_end") == "now" and sub["status"] == "trialing":
-        sub = load(ctx, sub["id"])
-        sub["trial_end"] = at
-        engine.renew(ctx, sub, at)
-    return load(ctx, sub["id"])
-
-
-def _apply_settings(ctx: Ctx, sub: dict, p: dict, at: int) -> None:
-    """Apply the non-item fields of an update."""
-    if "default_payment_method" in p:
-        _check_payment_method(ctx, sub["customer"], p["default_payment_method"])
-        sub["default_payment_method"] = p["default_payment_method"]
-    if "default_tax_rates" in p:
-        sub["default_tax_rates"] = catalog.tax_rate_objects(
-            ctx, p["default_tax_rates"], "default_tax_rates"
-        )
-    for key in ("description", "days_until_due", "collection_method"):
-        if key in p:
-            sub[key] = p[key]
-    if p.get("cancellation_details"):
-        sub["cancellation_details"] = {**sub["cancellation_details"], **p["cancellation_details"]}
-    if "cancel_at_period_end" in p and sub["status"] not in subs.ENDED:
-        if p["cancel_at_period_end"]:
-            sub.update(cancel_at_period_end=True, cancel_at=sub["_period_end"], canceled_at=at)
-            sub["cancellation_details"]["reason"] = "cancellation_requested"
-        else:
-            sub.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
-            sub["cancellation_details"]["reason"] = None
-    applied = _discounts(ctx, sub, p, at)
-    if applied is not None:
-        sub["discounts"] = applied
-    apply_metadata(sub, p)
-
-
 @route("/v1/subscriptions/<obj_id>", methods=["DELETE"])
 def cancel_subscription(ctx: Ctx, obj_id: str) -> dict:
     """Cancel a subscription now, optionally crediting unused time and invoicing at once."""
@@ -373,9 +336,7 @@ def cancel_subscription(ctx: Ctx, obj_id: str) -> dict:
     if p.get("prorate") and sub["status"] in ("active", "past_due"):
         for item in subs.items_of(ctx.store, sub["id"]):
             price = ctx.store.get(item["price"], "price", include_deleted=True) or {}
-            state = proration.ItemState(
-                price, item.get("quantity") or 0, catalog.product_name(ctx.store, price)
-            )
+            state = changes.item_state(ctx, sub, item, price)
             for line in proration.item_change_prorations(
                 state, None, sub["_period_start"], sub["_period_end"], at
             ):

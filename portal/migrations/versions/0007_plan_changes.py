@@ -1,0 +1,25 @@
+"""Mirror the Stripe customer's balance (credit applied to the next invoices) on accounts.
+
+Revision ID: 0007_plan_changes
+Revises: 0003
+"""
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0007_plan_changes"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.add_column(sa.Column("balance", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("balance_currency", sa.String(length=3), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.drop_column("balance_currency")
+        batch_op.drop_column("balance")

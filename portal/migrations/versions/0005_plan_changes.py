@@ -1,14 +1,14 @@
 """Mirror the Stripe customer's balance (credit applied to the next invoices) on accounts.
 
-Revision ID: 0007_plan_changes
-Revises: 0003
+Revision ID: 0005_plan_changes
+Revises: 0004_security
 """
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0007_plan_changes"
-down_revision = "0003"
+revision = "0005_plan_changes"
+down_revision = "0004_security"
 branch_labels = None
 depends_on = None
 

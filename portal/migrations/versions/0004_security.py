@@ -1,6 +1,6 @@
 """security: session versions, remember-me tokens, queued mail, audit IP addresses
 
-Revision ID: 0005_security
+Revision ID: 0004_security
 Revises: 0003
 Create Date: 2026-11-25 09:00:00+00:00
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0005_security'
+revision = '0004_security'
 down_revision = '0003'
 branch_labels = None
 depends_on = None

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,7 +11,15 @@ from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
 from portal import config as settings
+from portal import embedded_sandbox
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.services.money import format_money
+from portal.services.stripe_client import (
+    build_client,
+    payments_configured,
+    stripe_csp_sources,
+    stripe_mode,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
@@ -32,8 +39,6 @@ CSP_BASE = {
 
 def content_security_policy(config) -> str:
     """Return the CSP header: 'self' plus exactly what the Stripe mode needs."""
-    from portal.services.stripe_client import stripe_csp_sources
-
     extra = stripe_csp_sources(config)
     return "; ".join(
         " ".join([directive, *sources, *extra.get(directive, [])])
@@ -80,42 +85,16 @@ def configure(app: Flask, test_config: dict | None) -> None:
 
 
 def register_stripe(app: Flask) -> None:
-    """Check the Stripe settings, or embed the sandbox under SANDBOX_PREFIX when keys are unset."""
-    from portal.services.stripe_client import SANDBOX_PREFIX, WEBHOOK_PATH, stripe_mode
-
+    """Build the StripeClient for the configured keys, or embed the sandbox when keys are unset."""
     if stripe_mode(app.config) != "sandbox":
         missing = [name for name in ("STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
                    if not app.config.get(name)]
         if missing:
             # Without the webhook secret, signatures could not be checked: refuse to run.
             raise RuntimeError(f"STRIPE_SECRET_KEY is set but {', '.join(missing)} is not")
-        return
-    if not app.config.get("SANDBOX_ENABLED"):
-        return
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware
-    from werkzeug.test import Client
-
-    from portal.sandbox import create_sandbox_app
-
-    def deliver_in_process(url: str, headers: dict, body: bytes) -> int:
-        """Post a sandbox webhook straight into this app's webhook endpoint."""
-        path = urlsplit(url).path
-        if path != WEBHOOK_PATH:
-            return 404
-        response = Client(app).post(path, headers=headers, data=body)
-        try:
-            return response.status_code
-        finally:
-            response.close()
-
-    sandbox = create_sandbox_app({
-        "SANDBOX_DB": app.config.get("SANDBOX_DB")
-        or str(Path(app.instance_path) / "sandbox.db"),
-        "SANDBOX_DELIVERY": app.config.get("SANDBOX_DELIVERY", "thread"),
-        "SANDBOX_DELIVER": deliver_in_process,
-    })
-    app.extensions["stripe_sandbox"] = sandbox
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
+        app.extensions["stripe_client"] = build_client(app.config)
+    elif app.config.get("SANDBOX_ENABLED"):
+        embedded_sandbox.embed(app)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -205,9 +184,6 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose money formatting and the Stripe mode to templates."""
-    from portal.services.money import format_money
-    from portal.services.stripe_client import payments_configured, stripe_mode
-
     app.add_template_filter(format_money, "money")
 
     @app.context_processor

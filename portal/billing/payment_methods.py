@@ -8,7 +8,6 @@ from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm
 from portal.billing.outcomes import attempt
-from portal.services.checkout import live_subscription
 from portal.services.payment_methods import (
     confirm_setup,
     create_setup_intent,
@@ -17,6 +16,7 @@ from portal.services.payment_methods import (
     set_default,
 )
 from portal.services.stripe_client import publishable_key, stripe_js_url
+from portal.services.subscriptions import live_subscription
 
 
 @bp.route("/payment-methods")

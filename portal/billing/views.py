@@ -9,12 +9,13 @@ from portal.billing import bp
 from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
 from portal.billing.outcomes import attempt
 from portal.services.catalog import list_plans
-from portal.services.checkout import live_subscription, start_checkout
+from portal.services.checkout import start_checkout
 from portal.services.invoices import open_invoice, pay_invoice, recent_invoices
 from portal.services.stripe_client import publishable_key, stripe_js_url
 from portal.services.subscriptions import (
     cancel_at_period_end,
     change_plan,
+    live_subscription,
     proration_preview,
     resume,
     summarize,

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from portal.extensions import db
 from portal.models import Account, Price, Subscription
+from portal.models.subscription import LIVE_STATUSES
 from portal.services import sync
-from portal.services.checkout import live_subscription
+from portal.services.catalog import plan_price
 from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import as_dict, stripe_client
 
@@ -39,11 +40,27 @@ class ProrationPreview:
     total: int
 
 
+def live_subscription(account: Account) -> Subscription | None:
+    """Return the account's newest subscription that gives (or is about to give) service."""
+    query = (
+        db.select(Subscription)
+        .where(Subscription.account_id == account.id, Subscription.status.in_(LIVE_STATUSES))
+        .order_by(Subscription.stripe_created.desc())
+        .limit(1)
+    )
+    return db.session.scalar(query)
+
+
+def had_subscription(account: Account) -> bool:
+    """Return True when the account ever had a subscription (trials are for newcomers)."""
+    query = db.select(Subscription.id).where(Subscription.account_id == account.id).limit(1)
+    return db.session.scalar(query) is not None
+
+
 def price_by_lookup_key(lookup_key: str) -> Price:
-    """Return the active, Stripe-linked licensed price for a lookup_key."""
-    price = db.session.scalar(db.select(Price).where(
-        Price.lookup_key == lookup_key, Price.active, Price.usage_type == "licensed"))
-    if price is None or price.stripe_price_id is None or price.product.contact_sales:
+    """Return the price a plan change may switch to; refuse one that cannot be picked."""
+    price = plan_price(lookup_key)
+    if price is None:
         raise SubscriptionChangeRefused("That plan is not available.")
     return price
 

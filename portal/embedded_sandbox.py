@@ -1,0 +1,98 @@
+"""The one seam between the portal and its embedded Stripe sandbox (portal.sandbox).
+
+With no Stripe keys, `embed(app)` mounts the sandbox's WSGI app under SANDBOX_PREFIX, gives
+the portal a StripeClient that reaches it in process, and registers the portal's webhook
+endpoint there, all once at app creation. Nothing else in the portal imports portal.sandbox:
+swapping the sandbox for Stripe changes configuration, not code.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, has_request_context, request
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
+
+from portal.sandbox import create_sandbox_app
+from portal.sandbox.cli import sandbox_cli
+from portal.services.stripe_client import (
+    SANDBOX_PREFIX,
+    WEBHOOK_PATH,
+    InProcessHTTPClient,
+    InvalidRequestError,
+    build_client,
+)
+
+__all__ = ["embed", "public_base_url", "sandbox_cli"]
+
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+
+def public_base_url(app: Flask) -> str:
+    """Return the portal's address as browsers see it (request host, else PORTAL_BASE_URL)."""
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return (app.config.get("PORTAL_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def embed(app: Flask) -> None:
+    """Mount the sandbox, build the in-process StripeClient and register the webhook endpoint."""
+
+    def deliver_in_process(url: str, headers: dict, body: bytes) -> int:
+        """Post a sandbox webhook straight into this app's webhook endpoint."""
+        path = urlsplit(url).path
+        if path != WEBHOOK_PATH:
+            return 404
+        response = Client(app).post(path, headers=headers, data=body)
+        try:
+            return response.status_code
+        finally:
+            response.close()
+
+    sandbox = create_sandbox_app({
+        "SANDBOX_DB": app.config.get("SANDBOX_DB")
+        or str(Path(app.instance_path) / "sandbox.db"),
+        "SANDBOX_DELIVERY": app.config.get("SANDBOX_DELIVERY", "thread"),
+        "SANDBOX_DELIVER": deliver_in_process,
+    })
+    app.extensions["stripe_sandbox"] = sandbox
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
+    # The sandbox hands out browser URLs (Checkout, hosted invoices) under the address the
+    # request came in on, so the base is read per request, not fixed here.
+    http_client = InProcessHTTPClient(sandbox.wsgi_app, lambda: public_base_url(app))
+    app.extensions["stripe_http_client"] = http_client
+    client = app.extensions["stripe_client"] = build_client(app.config, http_client)
+    if not app.config.get("STRIPE_WEBHOOK_SECRET"):
+        # Registered before anything the portal does can emit an event.
+        app.config["STRIPE_WEBHOOK_SECRET"] = ensure_webhook_endpoint(
+            client, app.instance_path, public_base_url(app) + WEBHOOK_PATH)
+
+
+def ensure_webhook_endpoint(client, instance_path: str, url: str) -> str:
+    """Register this portal's webhook endpoint with the sandbox once; return its secret.
+
+    The secret is only shown when an endpoint is created, so it is kept in the instance
+    folder; a lock file stops several workers starting together from registering twice.
+    """
+    state_path = Path(instance_path) / "sandbox-webhook.json"
+    with (Path(instance_path) / "sandbox-webhook.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if state_path.exists():
+            state = json.loads(state_path.read_text())
+            try:
+                client.v1.webhook_endpoints.retrieve(state["id"])
+                return state["secret"]
+            except InvalidRequestError:
+                pass  # the sandbox was reset: register again
+        endpoint = client.v1.webhook_endpoints.create(params={
+            "url": url,
+            "enabled_events": ["*"],
+            "description": "billing portal (embedded sandbox)",
+        })
+        state_path.write_text(json.dumps({"id": endpoint.id, "secret": endpoint.secret}))
+        os.chmod(state_path, 0o600)
+        return endpoint.secret

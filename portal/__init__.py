@@ -55,12 +55,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     configure(app, test_config)
-    register_stripe(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_template_helpers(app)
     register_commands(app)
+    # Last: the embedded sandbox may post webhooks into the app as soon as it is mounted.
+    register_stripe(app)
     return app
 
 

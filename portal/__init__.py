@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -13,16 +13,26 @@ from werkzeug.exceptions import HTTPException
 from portal import config as settings
 from portal import embedded_sandbox
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
-from portal.services.money import format_money
 from portal.services.stripe_client import (
     build_client,
     payments_configured,
     stripe_csp_sources,
     stripe_mode,
 )
+from portal.template_filters import register_template_filters
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
+# What people read instead of Werkzeug's stock descriptions ("The requested URL was not found
+# on the server. If you entered the URL manually please check your spelling...").
+PLAIN_ERRORS = {
+    400: "We could not make sense of that request. Go back, check the form and send it again.",
+    403: "Your sign-in does not open this page. If you need it, ask an administrator "
+         "of your account.",
+    404: "There is nothing at this address. The link may be mistyped, or the page has moved.",
+    405: "This page cannot be used that way. Go back and use the page's own buttons and links.",
+    413: "That is more than this portal accepts in one go. Send something smaller.",
+}
 CSP_BASE = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
@@ -58,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_template_filters(app)
     register_template_helpers(app)
     register_commands(app)
     # Last: the embedded sandbox may post webhooks into the app as soon as it is mounted.
@@ -142,7 +153,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the feature blueprints and the root redirect."""
+    """Mount the feature blueprints, the root redirect and the favicon."""
     from portal import admin, api, auth, billing, webhooks
 
     for module in (auth, billing, admin, api, webhooks):
@@ -157,6 +168,16 @@ def register_blueprints(app: Flask) -> None:
         return redirect(url_for("billing.dashboard"))
 
     app.add_url_rule("/", endpoint="index", view_func=index)
+
+    # Read once: browsers ask for it on every first visit, and no file handle stays open.
+    icon = (Path(app.static_folder) / "favicon.ico").read_bytes()
+
+    def favicon():
+        """Serve the icon browsers ask for at /favicon.ico, even on pages that link none."""
+        return Response(icon, mimetype="image/vnd.microsoft.icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    app.add_url_rule("/favicon.ico", endpoint="favicon", view_func=favicon)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -174,7 +195,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         code = error.code or 500
-        return render_error(code, error.description or "")
+        description = error.description or ""
+        if description == type(error).description:
+            # Werkzeug's wording speaks of servers and URLs; a view's own message is kept.
+            description = PLAIN_ERRORS.get(code, description)
+        return render_error(code, description)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
@@ -184,14 +209,16 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Expose money formatting and the Stripe mode to templates."""
-    app.add_template_filter(format_money, "money")
+    """Expose the Stripe mode and the sign-out form to templates."""
+    from portal.auth.forms import LogoutForm
 
     @app.context_processor
     def portal_context():
         return {
             "stripe_mode": stripe_mode(app.config),
             "payments_ready": payments_configured(app.config),
+            # Built only for signed-in pages: the header's sign-out button needs its CSRF.
+            "logout_form": LogoutForm() if current_user.is_authenticated else None,
         }
 
 

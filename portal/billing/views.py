@@ -8,7 +8,7 @@ from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
 from portal.billing.outcomes import attempt
-from portal.services.catalog import list_plans
+from portal.services.catalog import list_plans, yearly_savings
 from portal.services.checkout import start_checkout
 from portal.services.invoices import open_invoice, pay_invoice, recent_invoices
 from portal.services.stripe_client import publishable_key, stripe_js_url
@@ -20,6 +20,7 @@ from portal.services.subscriptions import (
     resume,
     summarize,
 )
+from portal.template_filters import format_date
 
 
 @bp.route("/")
@@ -33,7 +34,6 @@ def dashboard():
         summary=summarize(live_subscription(account)),
         unpaid=open_invoice(account),
         invoices=recent_invoices(account),
-        cancel_form=CancelForm(),
         action_form=ActionForm(),
     )
 
@@ -46,7 +46,9 @@ def plans():
     if interval not in ("month", "year"):
         interval = "month"
     template = "_partials/plan_cards.html" if request.htmx else "billing/plans.html"
-    return render_template(template, plans=list_plans(), interval=interval,
+    offered = list_plans()
+    return render_template(template, plans=offered, interval=interval,
+                           savings={plan.key: yearly_savings(plan) for plan in offered},
                            subscription=live_subscription(current_user.account),
                            plan_form=PlanForm())
 
@@ -129,11 +131,17 @@ def confirm_change():
     return redirect(url_for("billing.dashboard"), 303)
 
 
-@bp.route("/subscription/cancel", methods=["POST"])
+@bp.route("/subscription/cancel", methods=["GET", "POST"])
 @customer_required
 def cancel_subscription():
-    """Cancel at the end of the current period."""
+    """Show what cancelling does and when access ends; cancel at period end once confirmed."""
     form = CancelForm()
+    if request.method == "GET":
+        summary = summarize(live_subscription(current_user.account))
+        if summary is None or summary.subscription.cancel_at_period_end:
+            flash("There is no renewing subscription to cancel.", "info")
+            return redirect(url_for("billing.dashboard"))
+        return render_template("billing/cancel.html", summary=summary, form=form)
     if not form.validate_on_submit():
         flash("Please check the cancellation form.", "error")
         return redirect(url_for("billing.dashboard"), 303)
@@ -142,7 +150,7 @@ def cancel_subscription():
     if problem:
         flash(problem, "error")
     elif subscription.current_period_end:
-        flash(f"Your subscription ends on {subscription.current_period_end:%d %B %Y}. "
+        flash(f"Your subscription ends on {format_date(subscription.current_period_end)}. "
               "You can resume it until then.", "success")
     else:
         flash("Your subscription will end at the end of the period.", "success")

@@ -1,0 +1,41 @@
+"""Jinja filters: every date, time and amount a page shows, formatted one way with Babel."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from babel.dates import format_datetime as babel_datetime
+from flask import Flask
+
+from portal.services.money import format_money
+
+LOCALE = "en_US"
+# Day first with a short month name reads the same to every English reader: "29 Nov 2025".
+DATE_PATTERN = "dd MMM yyyy"
+# Staff pages (audit log, webhook events) need the second something happened.
+DATETIME_PATTERN = "dd MMM yyyy, HH:mm:ss 'UTC'"
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Return `moment` in UTC; a naive datetime is a bug upstream, so refuse it."""
+    if not isinstance(moment, datetime):
+        raise TypeError(f"expected an aware datetime, got {type(moment).__name__}")
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given where an aware UTC time is required")
+    return moment.astimezone(UTC)
+
+
+def format_date(moment: datetime) -> str:
+    """Return the UTC calendar day of an aware datetime, e.g. '29 Nov 2025'."""
+    return babel_datetime(_as_utc(moment), DATE_PATTERN, tzinfo=UTC, locale=LOCALE)
+
+
+def format_datetime(moment: datetime) -> str:
+    """Return an aware datetime as UTC day and time, e.g. '29 Nov 2025, 14:05:09 UTC'."""
+    return babel_datetime(_as_utc(moment), DATETIME_PATTERN, tzinfo=UTC, locale=LOCALE)
+
+
+def register_template_filters(app: Flask) -> None:
+    """Add the |date, |datetime and |money(currency) filters to the app's templates."""
+    app.add_template_filter(format_date, "date")
+    app.add_template_filter(format_datetime, "datetime")
+    app.add_template_filter(format_money, "money")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,7 +11,14 @@ from sqlalchemy import event
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from portal import config as settings
+from portal import embedded_sandbox
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.services.stripe_client import (
+    build_client,
+    payments_configured,
+    stripe_csp_sources,
+    stripe_mode,
+)
 from portal.template_filters import register_template_filters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +49,6 @@ CSP_BASE = {
 
 def content_security_policy(config) -> str:
     """Return the CSP header: 'self' plus exactly what the Stripe mode needs."""
-    from portal.services.stripe_client import stripe_csp_sources
-
     extra = stripe_csp_sources(config)
     return "; ".join(
         " ".join([directive, *sources, *extra.get(directive, [])])
@@ -61,13 +65,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     configure(app, test_config)
-    register_stripe(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_template_filters(app)
     register_template_helpers(app)
     register_commands(app)
+    # Last: the embedded sandbox may post webhooks into the app as soon as it is mounted.
+    register_stripe(app)
     return app
 
 
@@ -103,15 +108,14 @@ def configure(app: Flask, test_config: dict | None) -> None:
 
 
 def register_stripe(app: Flask) -> None:
-    """Check the Stripe settings, or embed the sandbox under SANDBOX_PREFIX when keys are unset."""
-    from portal.services.stripe_client import SANDBOX_PREFIX, WEBHOOK_PATH, stripe_mode
-
+    """Build the StripeClient for the configured keys, or embed the sandbox when keys are unset."""
     if stripe_mode(app.config) != "sandbox":
         missing = [name for name in ("STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
                    if not app.config.get(name)]
         if missing:
             # Without the webhook secret, signatures could not be checked: refuse to run.
             raise RuntimeError(f"STRIPE_SECRET_KEY is set but {', '.join(missing)} is not")
+        app.extensions["stripe_client"] = build_client(app.config)
         return
     if not app.config.get("SANDBOX_ENABLED"):
         return
@@ -123,40 +127,7 @@ def register_stripe(app: Flask) -> None:
         app.logger.warning(
             "!!! SANDBOX_IN_PRODUCTION is set: the offline Stripe sandbox serves payments in "
             "production. No real money moves; never use this for real customers. !!!")
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware
-    from werkzeug.test import Client
-
-    from portal.sandbox import create_sandbox_app
-
-    def deliver_in_process(url: str, headers: dict, body: bytes) -> int:
-        """Post a sandbox webhook straight into this app's webhook endpoint."""
-        path = urlsplit(url).path
-        if path != WEBHOOK_PATH:
-            return 404
-        response = Client(app).post(path, headers=headers, data=body,
-                                    base_url=app.config["PORTAL_BASE_URL"])
-        try:
-            return response.status_code
-        finally:
-            response.close()
-
-    keys = settings.sandbox_key_pair(app.instance_path)
-    app.config["SANDBOX_SECRET_KEY"] = keys["secret"]
-    app.config["SANDBOX_PUBLISHABLE_KEY"] = keys["publishable"]
-    base = urlsplit(app.config["PORTAL_BASE_URL"])
-    sandbox_db = app.config.get("SANDBOX_DB") or str(Path(app.instance_path) / "sandbox.db")
-    if sandbox_db != ":memory:":
-        settings.create_private_file(sandbox_db)
-    sandbox = create_sandbox_app({
-        "SANDBOX_DB": sandbox_db,
-        "SANDBOX_DELIVERY": app.config.get("SANDBOX_DELIVERY", "thread"),
-        "SANDBOX_DELIVER": deliver_in_process,
-        # Locked to this portal: its own key pair, and redirects back to its own origin only.
-        "SANDBOX_API_KEYS": keys,
-        "SANDBOX_REDIRECT_ORIGINS": [f"{base.scheme}://{base.netloc}"],
-    })
-    app.extensions["stripe_sandbox"] = sandbox
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
+    embedded_sandbox.embed(app)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -268,7 +239,6 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Expose the Stripe mode and the sign-out form to templates."""
     from portal.auth.forms import LogoutForm
-    from portal.services.stripe_client import payments_configured, stripe_mode
 
     @app.context_processor
     def portal_context():

@@ -9,20 +9,21 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
-from rq import Queue, Worker
+from rq import Queue
 from werkzeug.serving import run_simple
 
+from portal.embedded_sandbox import sandbox_cli
 from portal.extensions import db
 from portal.models import Account, Role, User
-from portal.sandbox.cli import sandbox_cli
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
-from portal.services.jobs import close_worker_apps, event_queue
+from portal.services.jobs import event_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
 from portal.services.passwords import password_problem
 from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
 from portal.services.webhooks import HANDLERS, retry_failed_events
+from portal.worker import work
 
 DEMO_USERS = (
     ("customer@demo.example.com", Role.CUSTOMER),
@@ -173,11 +174,7 @@ def worker_command(burst: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: events are processed inline")
     queue = event_queue(current_app.config)
-    mail = Queue(MAIL_QUEUE, connection=queue.connection)
-    try:
-        Worker([queue, mail], connection=queue.connection).work(burst=burst)
-    finally:
-        close_worker_apps()
+    work([queue, Queue(MAIL_QUEUE, connection=queue.connection)], burst=burst)
 
 
 mail_cli = AppGroup("mail", help="Outgoing mail.")

@@ -51,8 +51,9 @@ def test_customer_billing_actions_are_audited_with_ip_and_request_id(
                 environ_base=ip)
     [made_default] = entries("card.made_default")
     assert made_default.target_id == second.id and made_default.details["last4"]
-    client.post(f"/billing/payment-methods/{second.id}/remove", data={"csrf_token": token},
-                environ_base=ip)
+    # It is the default card now, so removing it takes the customer's confirmation.
+    client.post(f"/billing/payment-methods/{second.id}/remove",
+                data={"csrf_token": token, "confirm": "1"}, environ_base=ip)
     removed = entries("card.removed")
     assert [entry.target_id for entry in removed] == [second.id]
     assert removed[0].ip_address == "203.0.113.7"

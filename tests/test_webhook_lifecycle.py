@@ -91,7 +91,7 @@ def wipe_mirror() -> None:
     for model in (*MIRROR_MODELS, WebhookEvent):
         db.session.execute(db.delete(model))
     db.session.execute(db.update(Account).values(default_payment_method_id=None,
-                                                 stripe_customer_version=0))
+                                                 version=0))
     db.session.commit()
 
 

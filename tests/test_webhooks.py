@@ -200,7 +200,8 @@ def test_events_are_processed_by_rq_workers_when_redis_is_set(app, client, make_
 
     from rq import SimpleWorker
 
-    from portal.services.jobs import close_worker_apps, event_queue
+    from portal.services.jobs import event_queue
+    from portal.worker import close_worker_apps
     from tests.helpers import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")

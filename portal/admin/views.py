@@ -10,7 +10,6 @@ from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.services.audit import recent_audit_entries, record_audit
-from portal.services.checkout import live_subscription
 from portal.services.invoices import recent_invoices
 from portal.services.staff import (
     LastAdminError,
@@ -19,7 +18,7 @@ from portal.services.staff import (
     set_staff_role,
     set_user_active,
 )
-from portal.services.subscriptions import summarize
+from portal.services.subscriptions import live_subscription, summarize
 from portal.services.webhooks import failed_events, retry_failed_events
 
 AUDIT_PAGE_SIZE = 50

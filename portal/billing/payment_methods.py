@@ -8,7 +8,6 @@ from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm
 from portal.billing.outcomes import attempt, audit_origin
-from portal.services.checkout import live_subscription
 from portal.services.payment_methods import (
     DefaultCardRemoval,
     confirm_setup,
@@ -18,6 +17,7 @@ from portal.services.payment_methods import (
     set_default,
 )
 from portal.services.stripe_client import publishable_key, stripe_js_url
+from portal.services.subscriptions import live_subscription
 
 
 @bp.route("/payment-methods")

@@ -15,7 +15,7 @@ from portal.billing.forms import (
 )
 from portal.billing.outcomes import attempt, audit_origin
 from portal.services.catalog import list_plans, meter_units, yearly_savings
-from portal.services.checkout import live_subscription, start_checkout
+from portal.services.checkout import start_checkout
 from portal.services.invoices import (
     invoice_settled,
     next_invoice_estimate,
@@ -31,7 +31,12 @@ from portal.services.plan_changes import (
     proration_preview,
 )
 from portal.services.stripe_client import publishable_key, stripe_js_url
-from portal.services.subscriptions import cancel_at_period_end, resume, summarize
+from portal.services.subscriptions import (
+    cancel_at_period_end,
+    live_subscription,
+    resume,
+    summarize,
+)
 from portal.template_filters import format_date
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.models.mirror import StripeMirror
 from portal.models.types import UTCDateTime, utcnow
 
 
@@ -20,21 +21,22 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
-class Account(db.Model):
+class Account(StripeMirror, db.Model):
     """An organisation that pays; Stripe's customer is mirrored one to one."""
 
     __tablename__ = "accounts"
+    # The account exists before its Stripe customer does.
+    __stripe_id__ = "stripe_customer_id"
+    __stripe_optional__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     # Mirrored from the Stripe customer's invoice_settings.default_payment_method.
     default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
     # Mirrored from the Stripe customer's balance, in minor units of balance_currency: negative
     # is credit that Stripe applies to the next invoices before charging the card.
     balance: Mapped[int] = mapped_column(default=0, server_default="0")
     balance_currency: Mapped[str | None] = mapped_column(String(3))
-    stripe_customer_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

@@ -8,16 +8,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.account import Account
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.mirror import StripeMirror
+from portal.models.types import UTCDateTime
 
 
-class Invoice(db.Model):
+class Invoice(StripeMirror, db.Model):
     """An invoice as Stripe last described it; amounts in minor units of `currency`."""
 
     __tablename__ = "invoices"
+    __stripe_id__ = "stripe_invoice_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -38,9 +39,6 @@ class Invoice(db.Model):
     hosted_invoice_url: Mapped[str | None] = mapped_column(String(2000))
     invoice_pdf: Mapped[str | None] = mapped_column(String(2000))
     lines: Mapped[list] = mapped_column(JSON, default=list)
-    stripe_created: Mapped[datetime] = mapped_column(UTCDateTime())
-    version: Mapped[int] = mapped_column(default=0)
-    synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     account: Mapped[Account | None] = relationship()
 
@@ -52,13 +50,13 @@ class Invoice(db.Model):
     )
 
 
-class Charge(db.Model):
+class Charge(StripeMirror, db.Model):
     """A charge (a captured card payment) that refunds are taken from."""
 
     __tablename__ = "charges"
+    __stripe_id__ = "stripe_charge_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stripe_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -68,8 +66,6 @@ class Charge(db.Model):
     amount: Mapped[int] = mapped_column()
     amount_captured: Mapped[int] = mapped_column(default=0)
     amount_refunded: Mapped[int] = mapped_column(default=0)
-    stripe_created: Mapped[datetime] = mapped_column(UTCDateTime())
-    version: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
         CheckConstraint("amount_refunded <= amount_captured", name="refund_within_capture"),
@@ -77,20 +73,18 @@ class Charge(db.Model):
     )
 
 
-class Refund(db.Model):
+class Refund(StripeMirror, db.Model):
     """A refund of (part of) a charge."""
 
     __tablename__ = "refunds"
+    __stripe_id__ = "stripe_refund_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stripe_refund_id: Mapped[str] = mapped_column(String(255), unique=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     amount: Mapped[int] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
-    stripe_created: Mapped[datetime] = mapped_column(UTCDateTime())
-    version: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)

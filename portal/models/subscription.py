@@ -8,19 +8,20 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.account import Account
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.mirror import StripeMirror
+from portal.models.types import UTCDateTime
 
 # Statuses in which the customer has (or is about to have) the plan's service.
 LIVE_STATUSES = ("trialing", "active", "past_due", "incomplete")
 
 
-class Subscription(db.Model):
+class Subscription(StripeMirror, db.Model):
     """An account's subscription to one plan price, as Stripe last described it."""
 
     __tablename__ = "subscriptions"
+    __stripe_id__ = "stripe_subscription_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32))
@@ -39,10 +40,6 @@ class Subscription(db.Model):
     cancellation_comment: Mapped[str | None] = mapped_column(String(1000))
     latest_invoice_id: Mapped[str | None] = mapped_column(String(255))
     default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
-    stripe_created: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Stripe `created` of the newest event applied; older deliveries never overwrite.
-    version: Mapped[int] = mapped_column(default=0)
-    synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     account: Mapped[Account | None] = relationship()
 
@@ -61,13 +58,13 @@ class Subscription(db.Model):
         return self.status in LIVE_STATUSES
 
 
-class PaymentMethod(db.Model):
+class PaymentMethod(StripeMirror, db.Model):
     """A card attached to an account's Stripe customer."""
 
     __tablename__ = "payment_methods"
+    __stripe_id__ = "stripe_payment_method_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stripe_payment_method_id: Mapped[str] = mapped_column(String(255), unique=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     brand: Mapped[str] = mapped_column(String(32))
@@ -75,8 +72,6 @@ class PaymentMethod(db.Model):
     exp_month: Mapped[int] = mapped_column()
     exp_year: Mapped[int] = mapped_column()
     fingerprint: Mapped[str | None] = mapped_column(String(64))
-    stripe_created: Mapped[datetime] = mapped_column(UTCDateTime())
-    version: Mapped[int] = mapped_column(default=0)
 
     account: Mapped[Account | None] = relationship()
 

@@ -49,6 +49,15 @@ def meter_units(catalog: dict | None = None) -> dict[str, str]:
     return {key: meter.get("unit") or meter["name"] for key, meter in catalog["meters"].items()}
 
 
+def plan_price(lookup_key: str) -> Price | None:
+    """Return the active, Stripe-linked licensed price a customer may pick by lookup_key."""
+    price = db.session.scalar(db.select(Price).where(
+        Price.lookup_key == lookup_key, Price.active, Price.usage_type == "licensed"))
+    if price is None or price.stripe_price_id is None or price.product.contact_sales:
+        return None
+    return price
+
+
 def lookup_key(plan_key: str, interval: str, meter_key: str | None = None) -> str:
     """Return a price's Stripe lookup_key: 'pro_month', or 'pro_api_calls_month' for overage."""
     if meter_key:

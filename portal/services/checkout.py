@@ -4,42 +4,23 @@ from __future__ import annotations
 import time
 
 from portal.extensions import db
-from portal.models import Account, Price, Subscription, User
-from portal.models.subscription import LIVE_STATUSES
+from portal.models import Account, Price, User
 from portal.services.audit import record_audit
+from portal.services.catalog import plan_price
 from portal.services.customers import ensure_stripe_customer
 from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import request_id, stripe_client
+from portal.services.subscriptions import had_subscription, live_subscription
 
 
 class CheckoutRefused(BillingRefused):
     """Raised when a Checkout cannot start (unknown price, already subscribed...)."""
 
 
-def live_subscription(account: Account) -> Subscription | None:
-    """Return the account's newest subscription that gives (or is about to give) service."""
-    query = (
-        db.select(Subscription)
-        .where(Subscription.account_id == account.id, Subscription.status.in_(LIVE_STATUSES))
-        .order_by(Subscription.stripe_created.desc())
-        .limit(1)
-    )
-    return db.session.scalar(query)
-
-
-def had_subscription(account: Account) -> bool:
-    """Return True when the account ever had a subscription (trials are for newcomers)."""
-    query = db.select(Subscription.id).where(Subscription.account_id == account.id).limit(1)
-    return db.session.scalar(query) is not None
-
-
 def checkout_price(lookup_key: str) -> Price:
     """Return the active licensed price a customer may start a subscription on."""
-    price = db.session.scalar(db.select(Price).where(
-        Price.lookup_key == lookup_key, Price.active, Price.usage_type == "licensed"))
-    if price is None or price.stripe_price_id is None or price.unit_amount == 0:
-        raise CheckoutRefused("That plan cannot be bought online.")
-    if price.product.contact_sales or not price.product.active:
+    price = plan_price(lookup_key)
+    if price is None or price.unit_amount == 0 or not price.product.active:
         raise CheckoutRefused("That plan cannot be bought online.")
     return price
 

@@ -1,17 +1,15 @@
 """Background work: webhook events run inline by default, on RQ workers when Redis is set."""
 from __future__ import annotations
 
-import os
-
-from flask import Flask, current_app
+from flask import current_app
 from redis import Redis
 from rq import Queue
 
 from portal.services.webhooks import process_event
 
 EVENT_QUEUE = "stripe-events"
-# One app per worker process and configuration, built on the first job.
-_worker_apps: dict[tuple[str | None, str | None], Flask] = {}
+# Named, not imported: the worker module builds apps, and services never do.
+RUN_EVENT_JOB = "portal.worker.run_event"
 
 
 def uses_rq(config) -> bool:
@@ -30,29 +28,7 @@ def enqueue_event(event_id: int) -> str:
     if uses_rq(current_app.config):
         # The job id makes a second enqueue of the same event a no-op while it is queued.
         event_queue(current_app.config).enqueue(
-            run_event, event_id, job_id=f"stripe-event-{event_id}", retry=None
+            RUN_EVENT_JOB, event_id, job_id=f"stripe-event-{event_id}", retry=None
         )
         return "queued"
     return process_event(event_id)
-
-
-def run_event(event_id: int) -> str:
-    """Process one event inside an RQ worker, with an app built once per worker process."""
-    key = (os.environ.get("INSTANCE_PATH"), os.environ.get("DATABASE_URL"))
-    app = _worker_apps.get(key)
-    if app is None:
-        from portal import create_app
-
-        app = _worker_apps[key] = create_app()
-    with app.app_context():
-        return process_event(event_id)
-
-
-def close_worker_apps() -> None:
-    """Release the database connections of the apps this worker process built."""
-    from portal.extensions import db
-
-    while _worker_apps:
-        _key, app = _worker_apps.popitem()
-        with app.app_context():
-            db.engine.dispose()

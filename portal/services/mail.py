@@ -13,6 +13,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
+from redis import Redis
+from rq import Queue
 from sqlalchemy import event, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,7 +27,6 @@ MAX_ATTEMPTS = 5
 MAIL_QUEUE = "mail"
 PENDING_KEY = "queued_mail_ids"
 log = logging.getLogger(__name__)
-_worker_apps: dict[tuple[str | None, str | None], Flask] = {}
 
 
 def build_message(to: str, subject: str, body: str, html: str | None = None,
@@ -149,18 +150,6 @@ def _deliver_one(app: Flask, session: Session, mail_id: int) -> int:
     return 1
 
 
-def run_mail_job(ids: list[int]) -> int:
-    """Send queued rows inside an RQ worker, with an app built once per worker process."""
-    key = (os.environ.get("INSTANCE_PATH"), os.environ.get("DATABASE_URL"))
-    app = _worker_apps.get(key)
-    if app is None:
-        from portal import create_app
-
-        app = _worker_apps[key] = create_app()
-    with app.app_context():
-        return deliver_queued_mail(ids)
-
-
 def dispatch_queued_mail(app: Flask, ids: list[int]) -> None:
     """Start delivery of just-committed rows the way MAIL_DELIVERY says."""
     mode = app.config.get("MAIL_DELIVERY", "thread")
@@ -170,11 +159,9 @@ def dispatch_queued_mail(app: Flask, ids: list[int]) -> None:
         with app.app_context():
             deliver_queued_mail(ids)
     elif mode == "rq":
-        from redis import Redis
-        from rq import Queue
-
+        # Named, not imported: the worker module builds apps, which services never do.
         queue = Queue(MAIL_QUEUE, connection=Redis.from_url(app.config["REDIS_URL"]))
-        queue.enqueue(run_mail_job, ids)
+        queue.enqueue("portal.worker.run_mail", ids)
     else:
         def deliver_in_background() -> None:
             with app.app_context():

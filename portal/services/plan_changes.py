@@ -19,7 +19,11 @@ from portal.services import sync
 from portal.services.audit import record_audit
 from portal.services.invoices import account_invoice, latest_payment_intent
 from portal.services.stripe_client import CardError, as_dict, request_id, stripe_client
-from portal.services.subscriptions import SubscriptionChangeRefused, changeable_subscription
+from portal.services.subscriptions import (
+    SubscriptionChangeRefused,
+    changeable_subscription,
+    price_by_lookup_key,
+)
 
 # Stripe accepts a proration_date inside the current period; an hour-old preview is stale.
 PREVIEW_LIFETIME = 3600
@@ -69,15 +73,6 @@ class ChangeOutcome:
     invoice_id: str | None = None
     client_secret: str | None = None
     message: str | None = None
-
-
-def price_by_lookup_key(lookup_key: str) -> Price:
-    """Return the active, Stripe-linked licensed price for a lookup_key."""
-    price = db.session.scalar(db.select(Price).where(
-        Price.lookup_key == lookup_key, Price.active, Price.usage_type == "licensed"))
-    if price is None or price.stripe_price_id is None or price.product.contact_sales:
-        raise SubscriptionChangeRefused("That plan is not available.")
-    return price
 
 
 def plan_changeable(account: Account) -> Subscription:

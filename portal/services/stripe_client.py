@@ -1,17 +1,13 @@
 """The one place that imports `stripe`: builds the client for Stripe or the embedded sandbox."""
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import stripe
-from flask import Flask, current_app
+from flask import current_app
 from werkzeug.datastructures import Headers
 from werkzeug.test import Client
 
@@ -19,6 +15,8 @@ from werkzeug.test import Client
 SANDBOX_PREFIX = "/_stripe"
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 WEBHOOK_PATH = "/webhooks/stripe"
+# The in-process client never opens a socket: this host only has to parse.
+SANDBOX_API_BASE = "http://sandbox.invalid"
 
 StripeError = stripe.StripeError
 CardError = stripe.CardError
@@ -42,11 +40,6 @@ def payments_configured(config: Mapping) -> bool:
     if stripe_mode(config) != "sandbox":
         return bool(config.get("STRIPE_PUBLISHABLE_KEY") and config.get("STRIPE_WEBHOOK_SECRET"))
     return bool(config.get("SANDBOX_ENABLED"))
-
-
-def public_base_url() -> str:
-    """Return the portal's address as browsers see it: PORTAL_BASE_URL, never a request's Host."""
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/")
 
 
 def stripe_js_url() -> str:
@@ -103,22 +96,16 @@ class InProcessHTTPClient(stripe.HTTPClient):
         """Release nothing: no connections are kept."""
 
 
-def build_client(app: Flask) -> stripe.StripeClient:
-    """Return a StripeClient for this app's configuration."""
-    config = app.config
+def build_client(config: Mapping, http_client: stripe.HTTPClient | None = None
+                 ) -> stripe.StripeClient:
+    """Return a StripeClient for this configuration (through `http_client` for the sandbox)."""
     if stripe_mode(config) == "sandbox":
-        sandbox = app.extensions["stripe_sandbox"]
-
-        def base_url() -> str:
-            with app.app_context():
-                return public_base_url()
-
-        http_client = app.extensions["stripe_http_client"] = InProcessHTTPClient(
-            sandbox.wsgi_app, base_url)
+        if http_client is None:
+            raise RuntimeError("the embedded sandbox is off and no Stripe keys are set")
         return stripe.StripeClient(
             config["SANDBOX_SECRET_KEY"],
             http_client=http_client,
-            base_addresses={"api": "http://sandbox.invalid"},
+            base_addresses={"api": SANDBOX_API_BASE},
             max_network_retries=0,
         )
     addresses = {"api": config["STRIPE_API_BASE"]} if config.get("STRIPE_API_BASE") else None
@@ -128,52 +115,16 @@ def build_client(app: Flask) -> stripe.StripeClient:
 
 
 def stripe_client() -> stripe.StripeClient:
-    """Return the current app's StripeClient, built once per app.
-
-    With the embedded sandbox, the first use also registers this portal's webhook endpoint,
-    before anything it does can emit an event.
-    """
-    app = current_app._get_current_object()
-    client = app.extensions.get("stripe_client")
+    """Return the current app's StripeClient, built at app creation."""
+    client = current_app.extensions.get("stripe_client")
     if client is None:
-        client = app.extensions["stripe_client"] = build_client(app)
-        if stripe_mode(app.config) == "sandbox" and not app.config.get("STRIPE_WEBHOOK_SECRET"):
-            app.config["STRIPE_WEBHOOK_SECRET"] = ensure_sandbox_endpoint(client,
-                                                                          app.instance_path)
+        raise RuntimeError("payments are not configured: no Stripe keys and no embedded sandbox")
     return client
-
-
-def ensure_sandbox_endpoint(client: stripe.StripeClient, instance_path: str) -> str:
-    """Register this portal's webhook endpoint with the embedded sandbox once; return its secret.
-
-    The secret is only shown when an endpoint is created, so it is kept in the instance
-    folder; a lock file stops several workers starting together from registering twice.
-    """
-    state_path = Path(instance_path) / "sandbox-webhook.json"
-    with (Path(instance_path) / "sandbox-webhook.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if state_path.exists():
-            state = json.loads(state_path.read_text())
-            try:
-                client.v1.webhook_endpoints.retrieve(state["id"])
-                return state["secret"]
-            except InvalidRequestError:
-                pass  # the sandbox was reset: register again
-        endpoint = client.v1.webhook_endpoints.create(params={
-            "url": public_base_url() + WEBHOOK_PATH,
-            "enabled_events": ["*"],
-            "description": "billing portal (embedded sandbox)",
-        })
-        state_path.write_text(json.dumps({"id": endpoint.id, "secret": endpoint.secret}))
-        os.chmod(state_path, 0o600)
-        return endpoint.secret
 
 
 def webhook_secret() -> str:
     """Return the signing secret webhooks are checked against."""
-    if not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
-        stripe_client()  # the embedded sandbox registers its endpoint on first use
-    return current_app.config["STRIPE_WEBHOOK_SECRET"]
+    return current_app.config.get("STRIPE_WEBHOOK_SECRET") or ""
 
 
 def construct_event(payload: bytes, signature: str | None) -> stripe.Event:

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 from portal.extensions import db
 from portal.models import Account, Price, Subscription, User
+from portal.models.subscription import LIVE_STATUSES
 from portal.services import sync
 from portal.services.audit import record_audit
-from portal.services.checkout import live_subscription
+from portal.services.catalog import plan_price
 from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import request_id, stripe_client
 
@@ -25,6 +26,31 @@ CANCELLATION_FEEDBACK = (
 
 class SubscriptionChangeRefused(BillingRefused):
     """Raised when a requested subscription change is not possible."""
+
+
+def live_subscription(account: Account) -> Subscription | None:
+    """Return the account's newest subscription that gives (or is about to give) service."""
+    query = (
+        db.select(Subscription)
+        .where(Subscription.account_id == account.id, Subscription.status.in_(LIVE_STATUSES))
+        .order_by(Subscription.stripe_created.desc())
+        .limit(1)
+    )
+    return db.session.scalar(query)
+
+
+def had_subscription(account: Account) -> bool:
+    """Return True when the account ever had a subscription (trials are for newcomers)."""
+    query = db.select(Subscription.id).where(Subscription.account_id == account.id).limit(1)
+    return db.session.scalar(query) is not None
+
+
+def price_by_lookup_key(lookup_key: str) -> Price:
+    """Return the price a plan change may switch to; refuse one that cannot be picked."""
+    price = plan_price(lookup_key)
+    if price is None:
+        raise SubscriptionChangeRefused("That plan is not available.")
+    return price
 
 
 def changeable_subscription(account: Account) -> Subscription:

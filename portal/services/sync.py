@@ -7,8 +7,11 @@ the row, so late and duplicate deliveries can only ever apply Stripe's current s
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import inspect
 
 from portal.extensions import db
 from portal.models import (
@@ -21,6 +24,7 @@ from portal.models import (
     Refund,
     Subscription,
 )
+from portal.models.types import utcnow
 from portal.services.stripe_client import as_dict, response_version
 
 
@@ -36,9 +40,9 @@ def _id(value: Any) -> str | None:
     return value
 
 
-def _row(model, column, stripe_id: str):
+def _row(model, stripe_id: str):
     """Return the mirror row for a Stripe id, locked for this transaction where supported."""
-    query = db.select(model).where(column == stripe_id).with_for_update()
+    query = db.select(model).where(model.stripe_id_column() == stripe_id).with_for_update()
     return db.session.scalar(query)
 
 
@@ -47,20 +51,39 @@ def is_stale(row, version: int | None) -> bool:
     return row is not None and version is not None and version < row.version
 
 
-def _claim(model, column, obj, version: int | None):
-    """Return (data, version, row, stale) for an upsert of `obj` into `model`.
+# What a fill function returns when the Stripe object no longer belongs in the mirror.
+DROP = object()
 
-    A new row is built but not added to the session: the caller fills it first, since an
-    autoflush of a half-filled row would break its NOT NULL columns.
+
+def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
+           adopt: Callable[[dict], Any] | None = None):
+    """Write a Stripe object into its mirror row unless the row holds a newer version.
+
+    `fill(row, data)` copies the object's fields (or returns DROP to remove the row). A
+    missing row is made by `adopt(data)` (None: the object is not ours) or else built new;
+    it is added to the session only once filled, since an autoflush of a half-filled row
+    would break its NOT NULL columns. Returns the row, or None when there is none.
     """
     data = as_dict(obj)
     version = version if version is not None else response_version(obj)
-    row = _row(model, column, data["id"])
+    row = _row(model, data["id"])
     if is_stale(row, version):
-        return data, version, row, True
+        return row
     if row is None:
-        row = model(**{column.key: data["id"]}, version=0)
-    return data, version, row, False
+        row = adopt(data) if adopt else model(**{model.__stripe_id__: data["id"]}, version=0)
+        if row is None:
+            return None
+    if fill(row, data) is DROP:
+        if inspect(row).persistent:
+            db.session.delete(row)
+        return None
+    if data.get("created"):
+        row.stripe_created = _time(data["created"])
+    db.session.add(row)
+    if version is not None and version > row.version:
+        row.version = version
+    row.synced_at = utcnow()
+    return row
 
 
 def _belongs_to_customer(row, customer_id: str | None) -> None:
@@ -69,12 +92,6 @@ def _belongs_to_customer(row, customer_id: str | None) -> None:
     if row.account_id is None:
         account = account_for_customer(customer_id)
         row.account_id = account.id if account else None
-
-
-def _stamp(row, version: int | None) -> None:
-    """Record the event version a row now reflects."""
-    if version is not None and version > row.version:
-        row.version = version
 
 
 def account_for_customer(customer_id: str | None) -> Account | None:
@@ -97,12 +114,9 @@ def link_customer(account: Account, customer_id: str) -> None:
 
 def customer(obj, version: int | None = None) -> Account | None:
     """Mirror a Stripe customer onto its account (default payment method, credit balance)."""
-    data = as_dict(obj)
-    version = version if version is not None else response_version(obj)
-    account = db.session.scalar(
-        db.select(Account).where(Account.stripe_customer_id == data["id"]).with_for_update()
-    )
-    if account is None:
+
+    def adopt(data: dict) -> Account | None:
+        """Return the account a new customer's metadata names, linked to it, if it is free."""
         account_id = (data.get("metadata") or {}).get("account_id")
         if not (account_id and account_id.isdigit()):
             return None
@@ -110,27 +124,27 @@ def customer(obj, version: int | None = None) -> Account | None:
         if account is None or account.stripe_customer_id not in (None, data["id"]):
             return None
         link_customer(account, data["id"])
-    if version is not None and version < account.stripe_customer_version:
         return account
-    if data.get("deleted"):
-        account.default_payment_method_id = None
-        return account
-    settings = data.get("invoice_settings") or {}
-    account.balance = int(data.get("balance") or 0)
-    account.balance_currency = data.get("currency") or account.balance_currency
-    account.default_payment_method_id = _id(settings.get("default_payment_method"))
-    if version is not None and version > account.stripe_customer_version:
-        account.stripe_customer_version = version
-    return account
+
+    def fill(account: Account, data: dict) -> None:
+        if data.get("deleted"):
+            account.default_payment_method_id = None
+            return
+        settings = data.get("invoice_settings") or {}
+        account.balance = int(data.get("balance") or 0)
+        account.balance_currency = data.get("currency") or account.balance_currency
+        account.default_payment_method_id = _id(settings.get("default_payment_method"))
+
+    return upsert(Account, obj, version, fill, adopt)
 
 
 def subscription(obj, version: int | None = None) -> Subscription:
     """Upsert a Stripe subscription (its first item is the plan price)."""
-    data, version, row, stale = _claim(
-        Subscription, Subscription.stripe_subscription_id, obj, version
-    )
-    if stale:
-        return row
+    return upsert(Subscription, obj, version, _fill_subscription)
+
+
+def _fill_subscription(row: Subscription, data: dict) -> None:
+    """Copy a Stripe subscription's fields onto its mirror row."""
     _belongs_to_customer(row, _id(data["customer"]))
     items = (data.get("items") or {}).get("data") or []
     item = items[0] if items else {}
@@ -155,11 +169,6 @@ def subscription(obj, version: int | None = None) -> Subscription:
     row.cancellation_comment = details.get("comment")
     row.latest_invoice_id = _id(data.get("latest_invoice"))
     row.default_payment_method_id = _id(data.get("default_payment_method"))
-    row.stripe_created = _time(data["created"])
-    # Added last: an earlier autoflush would insert a half-filled row.
-    db.session.add(row)
-    _stamp(row, version)
-    return row
 
 
 def _invoice_subscription_id(data: dict) -> str | None:
@@ -195,9 +204,11 @@ def invoice_lines(data: dict) -> list[dict]:
 
 def invoice(obj, version: int | None = None) -> Invoice:
     """Upsert a Stripe invoice with its lines."""
-    data, version, row, stale = _claim(Invoice, Invoice.stripe_invoice_id, obj, version)
-    if stale:
-        return row
+    return upsert(Invoice, obj, version, _fill_invoice)
+
+
+def _fill_invoice(row: Invoice, data: dict) -> None:
+    """Copy a Stripe invoice's fields and lines onto its mirror row."""
     _belongs_to_customer(row, _id(data["customer"]))
     row.stripe_subscription_id = _invoice_subscription_id(data)
     row.number = data.get("number")
@@ -218,28 +229,19 @@ def invoice(obj, version: int | None = None) -> Invoice:
     row.hosted_invoice_url = data.get("hosted_invoice_url")
     row.invoice_pdf = data.get("invoice_pdf")
     row.lines = invoice_lines(data)
-    row.stripe_created = _time(data["created"])
-    # Added last: an earlier autoflush would insert a half-filled row.
-    db.session.add(row)
-    _stamp(row, version)
-    return row
 
 
 def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
     """Upsert an attached card, or drop it once detached."""
-    data = as_dict(obj)
-    version = version if version is not None else response_version(obj)
-    row = _row(PaymentMethod, PaymentMethod.stripe_payment_method_id, data["id"])
-    if is_stale(row, version):
-        return row
+    return upsert(PaymentMethod, obj, version, _fill_payment_method)
+
+
+def _fill_payment_method(row: PaymentMethod, data: dict) -> object | None:
+    """Copy an attached card's fields onto its mirror row; DROP a detached one."""
     customer_id = _id(data.get("customer"))
     card = data.get("card") or {}
     if not customer_id or not card:
-        if row is not None:
-            db.session.delete(row)
-        return None
-    if row is None:
-        row = PaymentMethod(stripe_payment_method_id=data["id"], version=0)
+        return DROP
     row.stripe_customer_id = customer_id
     account = account_for_customer(customer_id)
     row.account_id = account.id if account else None
@@ -248,18 +250,15 @@ def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
     row.exp_month = card.get("exp_month") or 1
     row.exp_year = card.get("exp_year") or 1970
     row.fingerprint = card.get("fingerprint")
-    row.stripe_created = _time(data["created"])
-    # Added last: an earlier autoflush would insert a half-filled row.
-    db.session.add(row)
-    _stamp(row, version)
-    return row
 
 
 def charge(obj, version: int | None = None) -> Charge:
     """Upsert a charge and the amounts refunded from it."""
-    data, version, row, stale = _claim(Charge, Charge.stripe_charge_id, obj, version)
-    if stale:
-        return row
+    return upsert(Charge, obj, version, _fill_charge)
+
+
+def _fill_charge(row: Charge, data: dict) -> None:
+    """Copy a charge's status and amounts onto its mirror row."""
     _belongs_to_customer(row, _id(data.get("customer")))
     row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
     row.stripe_payment_intent_id = _id(data.get("payment_intent"))
@@ -268,18 +267,15 @@ def charge(obj, version: int | None = None) -> Charge:
     row.amount = data["amount"]
     row.amount_captured = data.get("amount_captured") or 0
     row.amount_refunded = data.get("amount_refunded") or 0
-    row.stripe_created = _time(data["created"])
-    # Added last: an earlier autoflush would insert a half-filled row.
-    db.session.add(row)
-    _stamp(row, version)
-    return row
 
 
 def refund(obj, version: int | None = None) -> Refund:
     """Upsert a refund."""
-    data, version, row, stale = _claim(Refund, Refund.stripe_refund_id, obj, version)
-    if stale:
-        return row
+    return upsert(Refund, obj, version, _fill_refund)
+
+
+def _fill_refund(row: Refund, data: dict) -> None:
+    """Copy a refund's amount and status onto its mirror row."""
     row.stripe_charge_id = _id(data.get("charge"))
     charge_row = (
         db.session.scalar(db.select(Charge).where(Charge.stripe_charge_id == row.stripe_charge_id))
@@ -290,11 +286,6 @@ def refund(obj, version: int | None = None) -> Refund:
     row.currency = data["currency"]
     row.status = data["status"]
     row.reason = data.get("reason")
-    row.stripe_created = _time(data["created"])
-    # Added last: an earlier autoflush would insert a half-filled row.
-    db.session.add(row)
-    _stamp(row, version)
-    return row
 
 
 def checkout_session(obj) -> Account | None:

@@ -59,14 +59,15 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
-def _mirror(apply: Callable, model, column, data: dict, created: int,
+def _mirror(apply: Callable, model, data: dict, created: int,
             retrieve: Callable[[str], object]):
     """Apply an event's object, or Stripe's current copy when the event may be out of date.
 
     An event newer than the row carries the newest state known. One that is not newer
     (late, out of order, or in the same second) may be stale, so Stripe is asked instead.
     """
-    stored = db.session.scalar(db.select(model.version).where(column == data["id"]))
+    stored = db.session.scalar(
+        db.select(model.version).where(model.stripe_id_column() == data["id"]))
     if stored is not None and created <= stored:
         return apply(retrieve(data["id"]))
     return apply(data, created)
@@ -74,30 +75,25 @@ def _mirror(apply: Callable, model, column, data: dict, created: int,
 
 def on_subscription(data: dict, created: int) -> None:
     """Mirror a subscription from customer.subscription.* events."""
-    _mirror(sync.subscription, Subscription, Subscription.stripe_subscription_id, data,
-            created, stripe_client().v1.subscriptions.retrieve)
+    _mirror(sync.subscription, Subscription, data, created,
+            stripe_client().v1.subscriptions.retrieve)
 
 
 def on_invoice(data: dict, created: int) -> None:
     """Mirror an invoice from invoice.* events."""
-    _mirror(sync.invoice, Invoice, Invoice.stripe_invoice_id, data, created,
+    _mirror(sync.invoice, Invoice, data, created,
             stripe_client().v1.invoices.retrieve)
 
 
 def on_payment_method(data: dict, created: int) -> None:
     """Mirror an attached card, or drop a detached one."""
-    _mirror(sync.payment_method, PaymentMethod, PaymentMethod.stripe_payment_method_id, data,
-            created, stripe_client().v1.payment_methods.retrieve)
+    _mirror(sync.payment_method, PaymentMethod, data, created,
+            stripe_client().v1.payment_methods.retrieve)
 
 
 def on_customer(data: dict, created: int) -> None:
     """Mirror the customer's default payment method onto its account."""
-    stored = db.session.scalar(db.select(Account.stripe_customer_version).where(
-        Account.stripe_customer_id == data["id"]))
-    if stored is not None and created <= stored:
-        sync.customer(stripe_client().v1.customers.retrieve(data["id"]))
-    else:
-        sync.customer(data, created)
+    _mirror(sync.customer, Account, data, created, stripe_client().v1.customers.retrieve)
 
 
 def on_payment_intent(data: dict, created: int) -> None:
@@ -114,16 +110,16 @@ def on_payment_intent(data: dict, created: int) -> None:
 
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge and the refunds it lists."""
-    _mirror(sync.charge, Charge, Charge.stripe_charge_id, data, created,
+    _mirror(sync.charge, Charge, data, created,
             stripe_client().v1.charges.retrieve)
     for refund in (data.get("refunds") or {}).get("data") or []:
-        _mirror(sync.refund, Refund, Refund.stripe_refund_id, refund, created,
+        _mirror(sync.refund, Refund, refund, created,
                 stripe_client().v1.refunds.retrieve)
 
 
 def on_refund(data: dict, created: int) -> None:
     """Mirror a refund."""
-    _mirror(sync.refund, Refund, Refund.stripe_refund_id, data, created,
+    _mirror(sync.refund, Refund, data, created,
             stripe_client().v1.refunds.retrieve)
 
 

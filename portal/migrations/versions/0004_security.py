@@ -70,7 +70,7 @@ def downgrade():
     with op.batch_alter_table('remember_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_remember_tokens_user_id'))
     op.drop_table('remember_tokens')
-    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
-        batch_op.drop_column('ip_address')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('session_version')
+    # Plain ALTER TABLE: a batch copy of users would drop a table other tables' enforced
+    # foreign keys point at, which SQLite refuses.
+    op.execute('ALTER TABLE audit_entries DROP COLUMN ip_address')
+    op.execute('ALTER TABLE users DROP COLUMN session_version')

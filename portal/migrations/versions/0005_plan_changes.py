@@ -20,6 +20,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("accounts") as batch_op:
-        batch_op.drop_column("balance_currency")
-        batch_op.drop_column("balance")
+    # Plain ALTER TABLE (SQLite 3.35+ and PostgreSQL): a batch copy of accounts would drop the
+    # table, which SQLite's enforced foreign keys from users and subscriptions refuse.
+    op.execute("ALTER TABLE accounts DROP COLUMN balance_currency")
+    op.execute("ALTER TABLE accounts DROP COLUMN balance")

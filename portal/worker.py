@@ -1,0 +1,52 @@
+"""The RQ entry point: jobs run here, in an app built once per worker process."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from rq import Queue, Worker
+
+from portal import create_app
+from portal.extensions import db
+from portal.services.mail import deliver_queued_mail
+from portal.services.webhooks import process_event
+
+# One app per worker process and configuration, built on the first job.
+_worker_apps: dict[tuple[str | None, str | None], Flask] = {}
+
+
+def worker_app() -> Flask:
+    """Return this process's app for the configuration in the environment, built once."""
+    key = (os.environ.get("INSTANCE_PATH"), os.environ.get("DATABASE_URL"))
+    app = _worker_apps.get(key)
+    if app is None:
+        app = _worker_apps[key] = create_app()
+    return app
+
+
+def run_event(event_id: int) -> str:
+    """Process one stored Stripe event inside an RQ worker."""
+    with worker_app().app_context():
+        return process_event(event_id)
+
+
+def run_mail(ids: list[int]) -> int:
+    """Send queued mail rows inside an RQ worker."""
+    with worker_app().app_context():
+        return deliver_queued_mail(ids)
+
+
+def close_worker_apps() -> None:
+    """Release the database connections of the apps this worker process built."""
+    while _worker_apps:
+        _key, app = _worker_apps.popitem()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def work(queues: list[Queue], burst: bool = False) -> None:
+    """Run an RQ worker on `queues` until stopped (or until they are empty, with `burst`)."""
+    try:
+        Worker(queues, connection=queues[0].connection).work(burst=burst)
+    finally:
+        close_worker_apps()

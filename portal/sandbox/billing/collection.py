@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.sandbox.billing import subscription_state as subs
+from portal.sandbox.billing.invoice_build import customer_details
 from portal.sandbox.core.context import Ctx
 from portal.sandbox.core.currencies import minimum_charge
 from portal.sandbox.core.events import on
@@ -53,6 +54,9 @@ def public_url(ctx: Ctx, path: str) -> str:
 def finalize(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
     """Turn a draft into an open invoice (number, balance, URLs); pay it if nothing is due."""
     customer = ctx.store.get(invoice["customer"], "customer", include_deleted=True) or {}
+    # The customer's details as they are now are the ones the final invoice keeps.
+    if customer:
+        invoice.update(customer_details(ctx.store, customer))
     sequence = int(customer.get("next_invoice_sequence") or 1)
     invoice["number"] = f"{customer.get('invoice_prefix') or 'SANDBOX'}-{sequence:04d}"
     balance = int(customer.get("balance") or 0)

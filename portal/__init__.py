@@ -205,10 +205,26 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose money formatting and the Stripe mode to templates."""
-    from portal.services.money import format_money
+    from datetime import UTC, datetime
+
+    from portal.services.money import format_money, format_unit_amount
+    from portal.services.notices import failure_reason
     from portal.services.stripe_client import payments_configured, stripe_mode
+    from portal.services.tax_ids import tax_id_label
 
     app.add_template_filter(format_money, "money")
+    app.add_template_filter(tax_id_label, "tax_id_label")
+    app.add_template_filter(failure_reason, "failure_reason")
+
+    @app.template_filter("unix_date")
+    def unix_date(value: int | None) -> str:
+        """Format a Stripe unix timestamp as a date."""
+        return datetime.fromtimestamp(value, UTC).strftime("%d %b %Y") if value else ""
+
+    @app.template_filter("unit_price")
+    def unit_price(line: dict, currency: str) -> str:
+        """Format an invoice line's unit price (fractional minor units kept)."""
+        return format_unit_amount(line.get("unit_amount_decimal"), currency)
 
     @app.context_processor
     def portal_context():

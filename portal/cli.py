@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
-from rq import Worker
+from rq import Queue, Worker
 from werkzeug.serving import run_simple
 
 from portal.extensions import db
@@ -19,6 +19,7 @@ from portal.services.accounts import EmailTaken, create_staff_user, hash_passwor
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import close_worker_apps, event_queue
+from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
 from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
 from portal.services.webhooks import HANDLERS, retry_failed_events
 
@@ -166,14 +167,27 @@ def retry_events_command(limit: int) -> None:
 @billing_cli.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker_command(burst: bool) -> None:
-    """Run an RQ worker for webhook events (needs REDIS_URL)."""
+    """Run an RQ worker for webhook events and queued mail (needs REDIS_URL)."""
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: events are processed inline")
     queue = event_queue(current_app.config)
+    mail = Queue(MAIL_QUEUE, connection=queue.connection)
     try:
-        Worker([queue], connection=queue.connection).work(burst=burst)
+        Worker([queue, mail], connection=queue.connection).work(burst=burst)
     finally:
         close_worker_apps()
 
 
-commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli]
+mail_cli = AppGroup("mail", help="Outgoing mail.")
+
+
+@mail_cli.command("flush")
+@with_appcontext
+def mail_flush_command() -> None:
+    """Send every queued message now, retrying failed ones up to 5 attempts."""
+    sent = deliver_queued_mail()
+    click.echo(f"Sent {sent} message(s).")
+
+
+commands = [start_command, seed_command, create_user_command, billing_cli, mail_cli,
+            sandbox_cli]

@@ -23,6 +23,14 @@ ENV_SETTINGS = (
     "MAIL_DEFAULT_SENDER",
     "PORTAL_ENV",
     "PORTAL_BASE_URL",
+    "MAIL_DELIVERY",
+    "PDF_PAGE_SIZE",
+    "PDF_CACHE_DIR",
+    "SELLER_LEGAL_NAME",
+    "SELLER_ADDRESS",
+    "SELLER_TAX_ID",
+    "SELLER_LOGO",
+    "SELLER_CONTACT",
 )
 
 
@@ -62,6 +70,15 @@ def default_settings(instance_path: str) -> dict:
         "MAIL_DEFAULT_SENDER": "billing@localhost",
         "MAIL_OUTBOX_DIR": str(Path(instance_path) / "outbox"),
         "PORTAL_BASE_URL": None,
+        # None: 'rq' with REDIS_URL, else 'thread' (see services/mail.py).
+        "MAIL_DELIVERY": None,
+        "PDF_PAGE_SIZE": "A4",
+        "PDF_CACHE_DIR": str(Path(instance_path) / "pdf-cache"),
+        "SELLER_LEGAL_NAME": "Billing Portal Ltd",
+        "SELLER_ADDRESS": "1 Example Street\nLondon EC1A 1AA\nUnited Kingdom",
+        "SELLER_TAX_ID": None,
+        "SELLER_LOGO": "img/logo.png",
+        "SELLER_CONTACT": None,
         "PASSWORD_RESET_MAX_AGE_S": 3600,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -89,6 +106,9 @@ def read_environment() -> dict:
             found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(value)
         elif name == "MAIL_PORT":
             found[name] = int(value)
+        elif name == "SELLER_ADDRESS":
+            # One line per address line; "\n" written literally in an env file counts too.
+            found[name] = value.replace("\\n", "\n")
         elif name == "MAIL_USE_TLS":
             found[name] = value.lower() in {"1", "true", "yes", "on"}
         else:

@@ -10,7 +10,12 @@ from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, Plan
 from portal.billing.outcomes import attempt
 from portal.services.catalog import list_plans
 from portal.services.checkout import live_subscription, start_checkout
-from portal.services.invoices import open_invoice, pay_invoice, recent_invoices
+from portal.services.invoices import (
+    failing_invoice,
+    open_invoice,
+    pay_invoice,
+    recent_invoices,
+)
 from portal.services.stripe_client import publishable_key, stripe_js_url
 from portal.services.subscriptions import (
     cancel_at_period_end,
@@ -31,6 +36,7 @@ def dashboard():
         account=account,
         summary=summarize(live_subscription(account)),
         unpaid=open_invoice(account),
+        failing=failing_invoice(account),
         invoices=recent_invoices(account),
         cancel_form=CancelForm(),
         action_form=ActionForm(),

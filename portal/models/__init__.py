@@ -3,7 +3,8 @@ from portal.models.account import Account, Role, User
 from portal.models.audit import AuditEntry
 from portal.models.catalog import Price, Product
 from portal.models.events import WebhookEvent
-from portal.models.invoice import Charge, Invoice, Refund
+from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
+from portal.models.mail import QueuedMail
 from portal.models.subscription import PaymentMethod, Subscription
 
 __all__ = [
@@ -11,12 +12,15 @@ __all__ = [
     "AuditEntry",
     "Charge",
     "Invoice",
+    "InvoicePayment",
     "PaymentMethod",
     "Price",
     "Product",
+    "QueuedMail",
     "Refund",
     "Role",
     "Subscription",
+    "TaxId",
     "User",
     "WebhookEvent",
 ]

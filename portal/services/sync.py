@@ -15,12 +15,15 @@ from portal.models import (
     Account,
     Charge,
     Invoice,
+    InvoicePayment,
     PaymentMethod,
     Price,
     Product,
     Refund,
     Subscription,
+    TaxId,
 )
+from portal.services import invoice_mirror
 from portal.services.stripe_client import as_dict, response_version
 
 
@@ -87,7 +90,7 @@ def account_for_customer(customer_id: str | None) -> Account | None:
 def link_customer(account: Account, customer_id: str) -> None:
     """Tie an account to its Stripe customer and adopt mirror rows that arrived first."""
     account.stripe_customer_id = customer_id
-    for model in (Subscription, Invoice, PaymentMethod, Charge):
+    for model in (Subscription, Invoice, PaymentMethod, Charge, TaxId):
         db.session.execute(
             db.update(model)
             .where(model.stripe_customer_id == customer_id, model.account_id.is_(None))
@@ -116,6 +119,9 @@ def customer(obj, version: int | None = None) -> Account | None:
         account.default_payment_method_id = None
         return account
     settings = data.get("invoice_settings") or {}
+    account.legal_name = data.get("name")
+    account.billing_email = data.get("email")
+    account.address = data.get("address")
     account.default_payment_method_id = _id(settings.get("default_payment_method"))
     if version is not None and version > account.stripe_customer_version:
         account.stripe_customer_version = version
@@ -167,32 +173,22 @@ def _invoice_subscription_id(data: dict) -> str | None:
     return _id(details.get("subscription")) or _id(data.get("subscription"))
 
 
-def invoice_lines(data: dict) -> list[dict]:
-    """Return the invoice lines in the shape the portal shows and prints."""
-    lines = []
-    for line in (data.get("lines") or {}).get("data") or []:
-        parent = line.get("parent") or {}
-        details = (parent.get("subscription_item_details")
-                   or parent.get("invoice_item_details") or {})
-        pricing = line.get("pricing") or {}
-        price_details = pricing.get("price_details") or {}
-        period = line.get("period") or {}
-        lines.append({
-            "id": line.get("id"),
-            "description": line.get("description") or "",
-            "amount": line.get("amount", 0),
-            "currency": line.get("currency") or data.get("currency"),
-            "quantity": line.get("quantity"),
-            "proration": bool(details.get("proration") or line.get("proration")),
-            "price": _id(price_details.get("price")) or _id(line.get("price")),
-            "period_start": period.get("start"),
-            "period_end": period.get("end"),
-        })
-    return lines
+def invoice_lines(data: dict, lines: list[dict] | None = None) -> list[dict]:
+    """Return an invoice's lines as the portal shows them, metered ones recognised."""
+    prices = invoice_mirror.line_price_ids(data, lines)
+    metered = set(db.session.scalars(db.select(Price.stripe_price_id).where(
+        Price.stripe_price_id.in_(prices), Price.usage_type == "metered"))) if prices else set()
+    return invoice_mirror.invoice_lines(data, metered, lines)
 
 
-def invoice(obj, version: int | None = None) -> Invoice:
-    """Upsert a Stripe invoice with its lines."""
+def invoice(obj, version: int | None = None, *, lines: list[dict] | None = None,
+            tax_rates: dict[str, dict] | None = None,
+            payment_error: dict | None = None) -> Invoice:
+    """Upsert a Stripe invoice with its lines, taxes by rate and buyer details.
+
+    `lines` is the full list when the payload's first page had more; `tax_rates` the rate
+    objects its taxes name; `payment_error` the last failed attempt's error, when known.
+    """
     data, version, row, stale = _claim(Invoice, Invoice.stripe_invoice_id, obj, version)
     if stale:
         return row
@@ -215,7 +211,25 @@ def invoice(obj, version: int | None = None) -> Invoice:
     row.next_payment_attempt = _time(data.get("next_payment_attempt"))
     row.hosted_invoice_url = data.get("hosted_invoice_url")
     row.invoice_pdf = data.get("invoice_pdf")
-    row.lines = invoice_lines(data)
+    first_page = data.get("lines") or {}
+    if lines is not None or not (first_page.get("has_more") and row.lines):
+        # A payload holding only the first page of lines never shortens the full list.
+        row.lines = invoice_lines(data, lines)
+    discounts = data.get("total_discount_amounts") or []
+    row.discount_total = sum(discount.get("amount", 0) for discount in discounts)
+    if tax_rates is not None or not row.taxes:
+        row.taxes = invoice_mirror.tax_by_rate(data, tax_rates or {})
+    row.starting_balance = data.get("starting_balance") or 0
+    row.ending_balance = data.get("ending_balance")
+    for name, value in {**invoice_mirror.buyer_details(data),
+                        **invoice_mirror.payment_times(data)}.items():
+        setattr(row, name, value)
+    if payment_error is not None:
+        row.last_payment_error_code = payment_error.get("decline_code") or payment_error.get(
+            "code")
+        row.last_payment_error = (payment_error.get("message") or "")[:500] or None
+    if row.status in ("paid", "void", "uncollectible"):
+        row.last_payment_error_code = row.last_payment_error = None
     row.stripe_created = _time(data["created"])
     # Added last: an earlier autoflush would insert a half-filled row.
     db.session.add(row)
@@ -261,6 +275,15 @@ def charge(obj, version: int | None = None) -> Charge:
     _belongs_to_customer(row, _id(data.get("customer")))
     row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
     row.stripe_payment_intent_id = _id(data.get("payment_intent"))
+    if row.stripe_invoice_id is None and row.stripe_payment_intent_id:
+        row.stripe_invoice_id = db.session.scalar(
+            db.select(InvoicePayment.stripe_invoice_id).where(
+                InvoicePayment.stripe_payment_intent_id == row.stripe_payment_intent_id))
+    card = (data.get("payment_method_details") or {}).get("card") or {}
+    row.card_brand = card.get("display_brand") or card.get("brand")
+    row.card_last4 = card.get("last4")
+    row.failure_code = (data.get("outcome") or {}).get("reason") or data.get("failure_code")
+    row.failure_message = (data.get("failure_message") or "")[:500] or None
     row.status = data["status"]
     row.currency = data["currency"]
     row.amount = data["amount"]
@@ -290,6 +313,46 @@ def refund(obj, version: int | None = None) -> Refund:
     row.reason = data.get("reason")
     row.stripe_created = _time(data["created"])
     # Added last: an earlier autoflush would insert a half-filled row.
+    db.session.add(row)
+    _stamp(row, version)
+    return row
+
+
+def invoice_payment(obj) -> InvoicePayment:
+    """Upsert Stripe's link between an invoice and a payment intent; tie its charges to it."""
+    data = as_dict(obj)
+    row = _row(InvoicePayment, InvoicePayment.stripe_invoice_payment_id, data["id"])
+    if row is None:
+        row = InvoicePayment(stripe_invoice_payment_id=data["id"])
+    row.stripe_invoice_id = _id(data["invoice"])
+    row.stripe_payment_intent_id = _id((data.get("payment") or {}).get("payment_intent"))
+    row.status = data.get("status") or "open"
+    row.amount_paid = data.get("amount_paid")
+    row.stripe_created = _time(data["created"])
+    db.session.add(row)
+    if row.stripe_payment_intent_id:
+        db.session.execute(
+            db.update(Charge)
+            .where(Charge.stripe_payment_intent_id == row.stripe_payment_intent_id,
+                   Charge.stripe_invoice_id.is_(None))
+            .values(stripe_invoice_id=row.stripe_invoice_id))
+    return row
+
+
+def tax_id(obj, version: int | None = None) -> TaxId | None:
+    """Upsert a customer's tax id, or drop it once deleted."""
+    data, version, row, stale = _claim(TaxId, TaxId.stripe_tax_id, obj, version)
+    if stale:
+        return row
+    if data.get("deleted"):
+        if row.id is not None:
+            db.session.delete(row)
+        return None
+    _belongs_to_customer(row, _id(data.get("customer")))
+    row.type = data["type"]
+    row.value = data["value"]
+    row.country = data.get("country")
+    row.stripe_created = _time(data["created"])
     db.session.add(row)
     _stamp(row, version)
     return row

@@ -224,7 +224,12 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("unit_price")
     def unit_price(line: dict, currency: str) -> str:
         """Format an invoice line's unit price (fractional minor units kept)."""
-        return format_unit_amount(line.get("unit_amount_decimal"), currency)
+        unit = line.get("unit_amount_decimal")
+        quantity = line.get("quantity")
+        if unit is None and quantity and line.get("amount", 0) % quantity == 0:
+            # One-off items carry no price: their amount over the quantity is the unit price.
+            unit = str(line["amount"] // quantity)
+        return format_unit_amount(unit, currency)
 
     @app.context_processor
     def portal_context():

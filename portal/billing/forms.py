@@ -42,7 +42,7 @@ class ActionForm(PortalForm):
 class InvoiceFilterForm(PortalForm):
     """Filter the invoice list by status and year (GET, so no CSRF)."""
 
-    status = SelectField(choices=[("", "Any status"), ("open", "Open"), ("paid", "Paid"),
-                                  ("void", "Void"), ("uncollectible", "Uncollectible")],
-                         validators=[Optional()])
+    status = SelectField(choices=[SelectChoice(value, label) for value, label in (
+        ("", "Any status"), ("open", "Open"), ("paid", "Paid"), ("void", "Void"),
+        ("uncollectible", "Uncollectible"))], validators=[Optional()])
     year = SelectField(validators=[Optional()], validate_choice=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Response, abort, render_template, request
 from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from portal.auth.decorators import customer_required
 from portal.billing import bp
@@ -24,7 +25,8 @@ def invoices():
     account = current_user.account
     form = InvoiceFilterForm(request.args, meta={"csrf": False})
     years = invoice_years(account.id)
-    form.year.choices = [("", "Any year")] + [(str(year), str(year)) for year in years]
+    form.year.choices = [SelectChoice("", "Any year")] + [
+        SelectChoice(str(year), str(year)) for year in years]
     if not form.validate():
         abort(400, "Unknown status or year.")
     try:

@@ -1,5 +1,6 @@
 """Forms of the account settings page (all CSRF-protected)."""
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from portal.forms import PortalForm
@@ -22,13 +23,14 @@ class BillingDetailsForm(PortalForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.country.choices = [("", "Choose a country")] + country_choices()
+        self.country.choices = [SelectChoice("", "Choose a country")] + [
+            SelectChoice(code, name) for code, name in country_choices()]
 
 
 class TaxIdForm(PortalForm):
     """Add a tax id (EU VAT, GB VAT, US EIN, ...)."""
 
-    type = SelectField("Type", choices=[(key, label) for key, (label, _c, _p)
+    type = SelectField("Type", choices=[SelectChoice(key, label) for key, (label, _c, _p)
                                         in TAX_ID_TYPES.items()],
                        validators=[DataRequired()])
     value = StringField("Number", validators=[DataRequired(), Length(max=64)])

@@ -27,6 +27,28 @@ def bill(stripe, deliver_webhooks, account: Account, lines: list[tuple[str, int]
          tax_ids: tuple[tuple[str, str], ...] = (), name: str | None = None,
          address: dict | None = None) -> Invoice:
     """Invoice the account for `lines` (description, amount) at Stripe, pay it, mirror it."""
+    customer_id = billing_customer(stripe, account, card=card, tax_ids=tax_ids, name=name,
+                                   address=address)
+    for description, amount in lines:
+        stripe.v1.invoice_items.create(params={
+            "customer": customer_id, "amount": amount, "currency": currency,
+            "description": description})
+    invoice = stripe.v1.invoices.create(params={
+        "customer": customer_id, "currency": currency, "auto_advance": False,
+        "collection_method": "charge_automatically",
+        "pending_invoice_items_behavior": "include"})
+    invoice = stripe.v1.invoices.finalize_invoice(invoice.id)
+    if pay and invoice.status == "open":
+        stripe.v1.invoices.pay(invoice.id, options={"idempotency_key": f"test-pay-{invoice.id}"})
+    deliver_all(deliver_webhooks)
+    db.session.expire_all()
+    return db.session.scalar(db.select(Invoice).where(Invoice.stripe_invoice_id == invoice.id))
+
+
+def billing_customer(stripe, account: Account, card: str | None = "pm_card_visa",
+                     tax_ids: tuple[tuple[str, str], ...] = (), name: str | None = None,
+                     address: dict | None = None) -> str:
+    """Give the account's Stripe customer a default card and billing details; return its id."""
     customer_id = ensure_stripe_customer(account)
     updates: dict = {}
     if name:
@@ -40,20 +62,7 @@ def bill(stripe, deliver_webhooks, account: Account, lines: list[tuple[str, int]
         stripe.v1.customers.update(customer_id, params=updates)
     for kind, value in tax_ids:
         stripe.v1.customers.tax_ids.create(customer_id, params={"type": kind, "value": value})
-    for description, amount in lines:
-        stripe.v1.invoice_items.create(params={
-            "customer": customer_id, "amount": amount, "currency": currency,
-            "description": description})
-    invoice = stripe.v1.invoices.create(params={
-        "customer": customer_id, "currency": currency, "auto_advance": False,
-        "collection_method": "charge_automatically",
-        "pending_invoice_items_behavior": "include"})
-    invoice = stripe.v1.invoices.finalize_invoice(invoice.id)
-    if pay:
-        stripe.v1.invoices.pay(invoice.id, options={"idempotency_key": f"test-pay-{invoice.id}"})
-    deliver_all(deliver_webhooks)
-    db.session.expire_all()
-    return db.session.scalar(db.select(Invoice).where(Invoice.stripe_invoice_id == invoice.id))
+    return customer_id
 
 
 def pdf_pages(content: bytes) -> list[str]:

@@ -13,10 +13,10 @@ Entry points:
   succeeded; pass ``now`` to simulate later retries.
 - ``reset_state(app)`` empties the store.
 
-Resource modules live in ``portal.sandbox.resources`` and ``portal.sandbox.billing``; every
-module in those packages is imported at app creation and registers its routes with
-``core.api.route``. The browser pages in ``portal.sandbox.hosted`` are added with its
-``register(app)``.
+Every module of ``portal.sandbox.objects``, ``portal.sandbox.billing`` and
+``portal.sandbox.resources`` is imported at app creation: resources register their routes
+with ``core.api.route``, the domain its event listeners and billing hooks. The browser
+pages in ``portal.sandbox.hosted`` are added with its ``register(app)``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,11 @@ from .core.webhooks import DeliveryThread, deliver_due
 
 __all__ = ["create_sandbox_app", "deliver_due", "reset_state", "stop_delivery_thread"]
 
-RESOURCE_PACKAGES = ("portal.sandbox.resources", "portal.sandbox.billing")
+RESOURCE_PACKAGES = (
+    "portal.sandbox.objects",
+    "portal.sandbox.billing",
+    "portal.sandbox.resources",
+)
 
 
 def load_resources() -> None:

@@ -7,6 +7,7 @@ import os
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from werkzeug.serving import make_server
 
 from . import create_sandbox_app, reset_state, stop_delivery_thread
 
@@ -27,8 +28,6 @@ def _sandbox_db() -> str:
 @click.option("--port", default=12111, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
     """Serve the sandbox API until interrupted."""
-    from werkzeug.serving import make_server
-
     app = create_sandbox_app(
         {
             "SANDBOX_DB": _sandbox_db(),

@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import stripe
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -100,18 +99,3 @@ def new_page(browser: Any) -> tuple[Any, Any]:
     return context, tab
 
 
-def event_types(client: stripe.StripeClient) -> list[str]:
-    """Return the types of all recorded events, oldest first."""
-    events = client.v1.events.list(params={"limit": 100})
-    return [e.type for e in reversed(events.data)]
-
-
-def monthly_price(
-    client: stripe.StripeClient, amount: int = 1500, currency: str = "usd", recurring: bool = True
-) -> Any:
-    """Create a product and a price for it."""
-    product = client.v1.products.create(params={"name": "Team plan"})
-    params: dict[str, Any] = {"product": product.id, "currency": currency, "unit_amount": amount}
-    if recurring:
-        params["recurring"] = {"interval": "month"}
-    return client.v1.prices.create(params=params)

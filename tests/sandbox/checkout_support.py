@@ -10,19 +10,6 @@ import stripe
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 
 
-def monthly_price(client: stripe.StripeClient) -> Any:
-    """Create a monthly 15.00 USD price."""
-    product = client.v1.products.create(params={"name": "Team plan"})
-    return client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 1500,
-            "recurring": {"interval": "month"},
-        }
-    )
-
-
 def one_time(client: stripe.StripeClient, amount: int, currency: str) -> Any:
     """Create a one-time price."""
     product = client.v1.products.create(params={"name": f"Widget {currency}"})
@@ -52,6 +39,12 @@ def pay(sandbox: Any, session: Any, number: str = "4242424242424242", **fields: 
     return web.post(page_path(session), data=form)
 
 
-def types(client: stripe.StripeClient) -> list[str]:
-    """Return recorded event types, oldest first."""
-    return [e.type for e in reversed(client.v1.events.list(params={"limit": 100}).data)]
+def monthly_price(
+    client: stripe.StripeClient, amount: int = 1500, currency: str = "usd", recurring: bool = True
+) -> Any:
+    """Create a product and a price for it."""
+    product = client.v1.products.create(params={"name": "Team plan"})
+    params: dict[str, Any] = {"product": product.id, "currency": currency, "unit_amount": amount}
+    if recurring:
+        params["recurring"] = {"interval": "month"}
+    return client.v1.prices.create(params=params)

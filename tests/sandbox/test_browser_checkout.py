@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.sandbox.browser_support import (
-    SECRET_KEY,
-    event_types,
-    monthly_price,
-)
+from tests.sandbox.billing_helpers import event_types
+from tests.sandbox.browser_support import SECRET_KEY
+from tests.sandbox.checkout_support import monthly_price
 
 pytestmark = pytest.mark.browser
 AUTH_FAILED = "We are unable to authenticate your payment method."

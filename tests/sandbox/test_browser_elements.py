@@ -16,10 +16,10 @@ import stripe
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from portal.sandbox import create_sandbox_app
+from tests.sandbox.billing_helpers import event_types
 from tests.sandbox.browser_support import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
-    event_types,
     merchant_app,
     new_page,
     serve,

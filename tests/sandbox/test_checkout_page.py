@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.sandbox.checkout_support import TOKEN, monthly_price, one_time, page_path, pay, types
+from tests.sandbox.billing_helpers import event_types
+from tests.sandbox.checkout_support import TOKEN, monthly_price, one_time, page_path, pay
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_trial_checkout_creates_trialing_subscription(
     assert stripe_client.v1.setup_intents.retrieve(done.setup_intent).status == "succeeded"
     pm = stripe_client.v1.payment_methods.retrieve(sub.default_payment_method)
     assert pm.customer == done.customer
-    assert types(stripe_client)[-1] == "checkout.session.completed"
+    assert event_types(stripe_client)[-1] == "checkout.session.completed"
 
 
 def test_setup_mode_attaches_card_to_customer(

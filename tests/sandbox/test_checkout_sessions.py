@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.sandbox.checkout_support import monthly_price, one_time, page_path, types
+from tests.sandbox.billing_helpers import event_types
+from tests.sandbox.checkout_support import monthly_price, one_time, page_path
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_expires_at_bounds_and_expire(
     assert (expired.status, expired.url) == ("expired", None)
     with pytest.raises(stripe.InvalidRequestError, match="can be expired"):
         stripe_client.v1.checkout.sessions.expire(session.id)
-    assert "checkout.session.expired" in types(stripe_client)
+    assert "checkout.session.expired" in event_types(stripe_client)
     page = sandbox.app.test_client().get(page_path(session))
     assert "This checkout session has expired" in page.get_data(as_text=True)
 
@@ -175,6 +176,6 @@ def test_session_expires_on_its_customers_clock(
     )
     expired = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert (expired.status, expired.url) == ("expired", None)
-    assert "checkout.session.expired" in types(stripe_client)
+    assert "checkout.session.expired" in event_types(stripe_client)
     page = sandbox.app.test_client().get(page_path(session))
     assert "has expired" in page.get_data(as_text=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.sandbox.billing.money import format_amount
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.errors import missing
-from portal.sandbox.core.store import Store
+from ..core.context import Ctx
+from ..core.errors import missing
+from ..core.store import Store
+from .money import format_amount
 
 
 def price_terms(price: dict[str, Any]) -> dict[str, Any]:

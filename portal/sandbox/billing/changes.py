@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.sandbox.billing import catalog, proration
-from portal.sandbox.billing import subscription_state as subs
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.errors import invalid, missing, required
-from portal.sandbox.core.ids import new_id
+from ..core.context import Ctx
+from ..core.errors import invalid, missing, required
+from ..core.ids import new_id
+from . import catalog, proration
+from . import subscription_state as subs
 
 PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
 

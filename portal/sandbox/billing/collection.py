@@ -17,32 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.sandbox.billing import subscription_state as subs
-from portal.sandbox.billing.invoice_build import customer_details
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.currencies import minimum_charge
-from portal.sandbox.core.events import on
-from portal.sandbox.core.ids import new_id, random_token
-
-INVOICE = "invoice"
-
-
-def due_at(invoice: dict[str, Any]) -> int | None:
-    """Return when the engine must next act on an invoice (finalize or retry), or None."""
-    if not invoice.get("auto_advance"):
-        return None
-    if invoice["status"] == "draft":
-        return invoice.get("automatically_finalizes_at")
-    if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":
-        return invoice.get("next_payment_attempt")
-    return None
-
-
-def save_invoice(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
-    """Store an invoice with its engine due time refreshed."""
-    invoice["_due_at"] = due_at(invoice)
-    ctx.store.save(invoice)
-    return invoice
+from ..core.context import Ctx
+from ..core.currencies import minimum_charge
+from ..core.events import on
+from ..core.ids import new_id, random_token
+from ..objects.payment_intents import create_payment
+from . import subscription_state as subs
+from .invoice_build import customer_details
+from .invoice_state import INVOICE, payment_transition, save_invoice, transition
 
 
 def public_url(ctx: Ctx, path: str) -> str:
@@ -71,17 +53,20 @@ def finalize(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
         customer["next_invoice_sequence"] = sequence + 1
         customer["balance"] = invoice["ending_balance"]
         ctx.store.save(customer)
-    invoice["status"] = "open"
-    invoice["status_transitions"]["finalized_at"] = at
-    invoice["effective_at"] = at
-    invoice["automatically_finalizes_at"] = None
-    invoice["webhooks_delivered_at"] = at
     # The hosted page is reachable by whoever holds the URL, so it names a secret, not the id.
-    invoice["_page_token"] = random_token(32)
-    invoice["hosted_invoice_url"] = public_url(ctx, f"/invoice/{invoice['_page_token']}")
-    invoice["invoice_pdf"] = public_url(ctx, f"/invoice/{invoice['_page_token']}/pdf")
-    save_invoice(ctx, invoice)
-    ctx.emit("invoice.finalized", invoice)
+    token = random_token(32)
+    transition(
+        ctx,
+        invoice,
+        "open",
+        at,
+        effective_at=at,
+        automatically_finalizes_at=None,
+        webhooks_delivered_at=at,
+        _page_token=token,
+        hosted_invoice_url=public_url(ctx, f"/invoice/{token}"),
+        invoice_pdf=public_url(ctx, f"/invoice/{token}/pdf"),
+    )
     if invoice["amount_due"] == 0 or carried:
         settle_paid(ctx, invoice, at)
     return invoice
@@ -138,8 +123,6 @@ def create_invoice_payment_intent(
     payment_method: str | None = None,
 ) -> dict[str, Any] | None:
     """Create (and optionally confirm) the PaymentIntent that pays an open invoice."""
-    from portal.sandbox.resources.payment_intents import create_payment
-
     sub = _subscription(ctx, invoice)
     pm = payment_method or _payment_method(ctx, invoice, sub)
     stored = ctx.store.get(pm or "", "payment_method")
@@ -218,22 +201,21 @@ def settle_paid(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
     """Mark an invoice paid (once), emit invoice.paid/payment_succeeded, revive its subscription."""
     if invoice["status"] == "paid":
         return invoice
-    invoice["amount_paid"] = invoice["amount_due"]
-    invoice["amount_remaining"] = 0
-    invoice["status"] = "paid"
-    invoice["status_transitions"]["paid_at"] = at
-    invoice["next_payment_attempt"] = None
-    invoice["auto_advance"] = False
     for row in ctx.store.select(
         "invoice_payment", "json_extract(body, '$.invoice') = ?", (invoice["id"],)
     ):
         if row["payment"]["payment_intent"] == invoice.get("_payment_intent"):
-            row.update(status="paid", amount_paid=invoice["amount_paid"])
-            row["status_transitions"]["paid_at"] = at
-            ctx.store.save(row)
-    save_invoice(ctx, invoice)
-    ctx.emit("invoice.paid", invoice)
-    ctx.emit("invoice.payment_succeeded", invoice)
+            payment_transition(ctx, row, "paid", at, amount_paid=invoice["amount_due"])
+    transition(
+        ctx,
+        invoice,
+        "paid",
+        at,
+        amount_paid=invoice["amount_due"],
+        amount_remaining=0,
+        next_payment_attempt=None,
+        auto_advance=False,
+    )
     sub = _subscription(ctx, invoice)
     if (
         sub
@@ -246,24 +228,14 @@ def settle_paid(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
 
 def void(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
     """Void an open invoice."""
-    invoice["status"] = "void"
-    invoice["status_transitions"]["voided_at"] = at
-    invoice["next_payment_attempt"] = None
-    invoice["auto_advance"] = False
-    save_invoice(ctx, invoice)
-    ctx.emit("invoice.voided", invoice)
-    return invoice
+    return transition(ctx, invoice, "void", at, next_payment_attempt=None, auto_advance=False)
 
 
 def mark_uncollectible(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
     """Mark an open invoice uncollectible; automatic collection stops."""
-    invoice["status"] = "uncollectible"
-    invoice["status_transitions"]["marked_uncollectible_at"] = at
-    invoice["next_payment_attempt"] = None
-    invoice["auto_advance"] = False
-    save_invoice(ctx, invoice)
-    ctx.emit("invoice.marked_uncollectible", invoice)
-    return invoice
+    return transition(
+        ctx, invoice, "uncollectible", at, next_payment_attempt=None, auto_advance=False
+    )
 
 
 @on("payment_intent.succeeded")

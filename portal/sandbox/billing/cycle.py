@@ -12,12 +12,13 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP
 from typing import Any
 
-from portal.sandbox.billing import catalog, invoice_build, totals, usage
-from portal.sandbox.billing import subscription_state as subs
-from portal.sandbox.billing.collection import save_invoice
-from portal.sandbox.billing.proration import ProrationLine
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.ids import new_id
+from ..core.context import Ctx
+from ..core.ids import new_id
+from . import catalog, invoice_build, totals, usage
+from . import subscription_state as subs
+from .invoice_items import new_invoice_item
+from .invoice_state import save_invoice
+from .proration import ProrationLine
 
 FINALIZE_DELAY = 3600
 
@@ -160,8 +161,6 @@ def proration_invoice_item(
     preview: bool = False,
 ) -> dict[str, Any]:
     """Build the invoice item of one proration line (stored and announced unless previewing)."""
-    from portal.sandbox.resources.invoice_items import new_invoice_item
-
     ii = new_invoice_item(
         ctx,
         sub["customer"],

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.sandbox.billing.totals import discount_end
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.ids import new_id
-from portal.sandbox.core.objects import fetch
+from ..core.context import Ctx
+from ..core.ids import new_id
+from ..core.objects import fetch
+from ..objects import coupons
+from .totals import discount_end
 
 
 def entries_of(p: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -44,8 +45,6 @@ def create_discounts(
     clock_id: str | None = None,
 ) -> list[str]:
     """Redeem each entry's coupon and store its discount object; return the discount ids."""
-    from portal.sandbox.resources import coupons
-
     ids = []
     for entry in entries:
         if entry.get("discount"):

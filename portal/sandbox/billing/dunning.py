@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.sandbox.billing.periods import days
+from .periods import days
 
 FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
 INCOMPLETE_EXPIRY_SECONDS = 23 * 3600

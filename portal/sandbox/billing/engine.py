@@ -24,11 +24,11 @@ from typing import Any
 
 from flask import Flask
 
-from portal.sandbox.billing import collection, cycle, periods
-from portal.sandbox.billing import subscription_state as subs
-from portal.sandbox.billing.dunning import incomplete_expires_at
-from portal.sandbox.core.api import before_handler
-from portal.sandbox.core.context import Ctx, background
+from ..core.api import before_handler
+from ..core.context import Ctx, background
+from . import collection, cycle, periods
+from . import subscription_state as subs
+from .dunning import incomplete_expires_at
 
 MAX_STEPS = 10_000
 CLOCK = "test_helpers.test_clock"

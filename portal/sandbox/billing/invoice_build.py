@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.sandbox.billing import catalog, pricing, totals
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.errors import invalid
-from portal.sandbox.core.ids import new_id
-from portal.sandbox.core.store import Store
+from ..core.context import Ctx
+from ..core.errors import invalid
+from ..core.ids import new_id
+from ..core.store import Store
+from . import catalog, pricing, totals
 
 LINES_PAGE = 10
 

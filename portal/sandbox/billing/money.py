@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from babel.numbers import format_currency
 
-from portal.sandbox.core.currencies import exponent
+from ..core.currencies import exponent
 
 
 def round_half_up(value: Fraction | Decimal | int) -> int:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from portal.sandbox.billing.money import round_half_up
+from .money import round_half_up
 
 
 def _decimal_field(obj: Mapping[str, Any], name: str) -> Fraction:

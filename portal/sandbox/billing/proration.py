@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from portal.sandbox.billing.money import round_half_up
-from portal.sandbox.billing.periods import format_date
-from portal.sandbox.billing.pricing import amount_for_quantity
+from .money import round_half_up
+from .periods import format_date
+from .pricing import amount_for_quantity
 
 
 @dataclass(frozen=True)

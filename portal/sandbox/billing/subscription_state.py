@@ -10,15 +10,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from portal.sandbox.billing import catalog
-from portal.sandbox.billing.dunning import DunningPolicy, incomplete_expires_at
-from portal.sandbox.billing.periods import days
-from portal.sandbox.core.context import Ctx
-from portal.sandbox.core.errors import invalid
-from portal.sandbox.core.events import diff
-from portal.sandbox.core.objects import apply_metadata
-from portal.sandbox.core.render import render
-from portal.sandbox.core.store import Store
+from ..core.context import Ctx
+from ..core.errors import invalid
+from ..core.events import diff
+from ..core.objects import apply_metadata
+from ..core.render import render
+from ..core.store import Store
+from . import catalog
+from .dunning import DunningPolicy, incomplete_expires_at
+from .invoice_state import save_invoice
+from .periods import days
 
 SUBSCRIPTION = "subscription"
 ITEM = "subscription_item"
@@ -145,8 +146,6 @@ def transition(
 
 def stop_collection(ctx: Ctx, sub: dict[str, Any]) -> None:
     """Stop automatic collection of the subscription's open invoices, as Stripe does on cancel."""
-    from portal.sandbox.billing.collection import save_invoice
-
     for invoice in ctx.store.select(
         "invoice",
         "json_extract(body, '$.subscription') = ? AND json_extract(body, '$.status') = ?",

@@ -23,8 +23,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from portal.sandbox.billing.money import round_half_up
-from portal.sandbox.billing.periods import add_months
+from .money import round_half_up
+from .periods import add_months
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from portal.sandbox.core.store import Store
+from ..core.store import Store
 
 METER_EVENT = "billing.meter_event"
 FORMULAS = ("sum", "count", "last")

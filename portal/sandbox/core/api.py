@@ -10,14 +10,13 @@ A resource module declares endpoints with ``@route``::
 
 The pipeline: Request-Id, authentication (any ``sk_test_`` key; ``pk_test_`` only on
 routes marked ``publishable``), parameter decoding, ``BEGIN IMMEDIATE``, idempotent
-replay, the handler, ``expand``, the idempotency record, COMMIT, then inline webhook
-delivery when configured. A ``StripeError`` becomes Stripe's error body; with
-``commit=True`` the transaction still commits.
+replay (``core.idempotency``), the handler, ``expand``, the idempotency record, COMMIT,
+then inline webhook delivery when configured. A ``StripeError`` becomes Stripe's error
+body; with ``commit=True`` the transaction still commits.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,16 +24,17 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 
-from . import clock
+from . import idempotency
 from .context import Ctx
-from .errors import StripeError, auth_error, idempotency_error
+from .errors import StripeError, auth_error
 from .ids import new_id
 from .params import EXPAND, decode
 from .render import expand
-from .store import transaction
+from .store import Store, transaction
+from .version import API_VERSION
+from .webhooks import after_commit
 
 Handler = Callable[..., Any]
-IDEMPOTENCY_TTL = 24 * 3600
 
 
 @dataclass
@@ -107,7 +107,7 @@ def json_response(body: Any, status: int, request_id: str, extra: dict | None = 
     """Build a JSON response carrying Stripe's headers."""
     resp = Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
     resp.headers["Request-Id"] = request_id
-    resp.headers["Stripe-Version"] = request.headers.get("Stripe-Version") or "2026-10-28.endive"
+    resp.headers["Stripe-Version"] = request.headers.get("Stripe-Version") or API_VERSION
     for key, value in (extra or {}).items():
         resp.headers[key] = value
     return resp
@@ -153,10 +153,20 @@ def request_params() -> dict[str, Any]:
     return decode(pairs)
 
 
-def _fingerprint(params: dict[str, Any]) -> str:
-    """Hash what makes two idempotent requests "the same"."""
-    blob = json.dumps([request.method, request.path, params], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def _context(
+    store: Store | None, params: dict[str, Any], request_id: str, key: str, idem_key: str | None
+) -> Ctx:
+    """Build the handler's context from the current request."""
+    return Ctx(
+        store,  # type: ignore[arg-type]  - None for handlers that open their own transactions
+        params,
+        request_id=request_id,
+        idempotency_key=idem_key,
+        config=current_app.config,
+        script_root=request.script_root,
+        api_key=key,
+        url_root=request.url_root,
+    )
 
 
 def dispatch(entry: Route, url_args: dict[str, Any]) -> Response:
@@ -167,50 +177,26 @@ def dispatch(entry: Route, url_args: dict[str, Any]) -> Response:
         key = authenticate(entry.publishable)
         params = request_params()
         expand_paths = EXPAND.coerce(params.pop("expand"), "expand") if "expand" in params else []
-        idem_key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
-        if idem_key is not None and len(idem_key) > 255:
-            raise StripeError("Idempotency-Key must be at most 255 characters long.")
-        fingerprint = _fingerprint({"p": params, "e": expand_paths})
+        idem_key = idempotency.check_key(
+            request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        )
         if not entry.transaction:
-            ctx = Ctx(
-                None,  # type: ignore[arg-type]  - such handlers open their own transactions
-                params,
-                request_id=request_id,
-                config=app.config,
-                script_root=request.script_root,
-                api_key=key,
-                url_root=request.url_root,
-            )
+            ctx = _context(None, params, request_id, key, None)
             return json_response(entry.handler(ctx, **url_args), 200, request_id)
+        print_ = idempotency.fingerprint(
+            request.method, request.path, {"p": params, "e": expand_paths}
+        )
         with transaction(app.config["SANDBOX_DB"]) as store:
-            if idem_key:
-                replay = _replay(store, idem_key, fingerprint, request_id)
-                if replay is not None:
-                    return replay
-            ctx = Ctx(
-                store,
-                params,
-                request_id=request_id,
-                idempotency_key=idem_key,
-                config=app.config,
-                script_root=request.script_root,
-                api_key=key,
-                url_root=request.url_root,
-            )
+            kept = idempotency.stored_response(store, idem_key, print_) if idem_key else None
+            if kept is not None:
+                status, body = kept
+                return json_response(body, status, request_id, {"Idempotent-Replayed": "true"})
+            ctx = _context(store, params, request_id, key, idem_key)
             for hook in REQUEST_HOOKS:
                 hook(ctx)
             status, body, headers = _run(ctx, entry, url_args, expand_paths, request_id)
-            if idem_key and status < 500 and (status < 400 or status == 402):
-                store.conn.execute(
-                    "DELETE FROM idempotency_keys WHERE created < ?",
-                    (clock.wall_time() - IDEMPOTENCY_TTL,),
-                )
-                store.conn.execute(
-                    "INSERT OR REPLACE INTO idempotency_keys"
-                    " (key, fingerprint, status, body, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (idem_key, fingerprint, status, json.dumps(body), clock.wall_time()),
-                )
+            if idem_key and idempotency.worth_keeping(status):
+                idempotency.keep_response(store, idem_key, print_, status, body)
         # Every request gives due retries a chance in inline mode, not only those queuing events.
         after_commit(app)
         return json_response(body, status, request_id, headers)
@@ -233,29 +219,3 @@ def _run(
         result, status = result
     body = result if entry.raw else expand(ctx.store, result, expand_paths)
     return status, body, {}
-
-
-def _replay(store: Any, key: str, fingerprint: str, request_id: str) -> Response | None:
-    """Return the stored response for a reused idempotency key, or None if the key is new."""
-    row = store.conn.execute(
-        "SELECT fingerprint, status, body, created FROM idempotency_keys WHERE key = ?", (key,)
-    ).fetchone()
-    if row is None or row["created"] < clock.wall_time() - IDEMPOTENCY_TTL:
-        return None
-    if row["fingerprint"] != fingerprint:
-        raise idempotency_error(key)
-    return json_response(
-        json.loads(row["body"]), row["status"], request_id, {"Idempotent-Replayed": "true"}
-    )
-
-
-def after_commit(app: Flask) -> None:
-    """Deliver due webhooks right away when the app runs in ``inline`` delivery mode."""
-    if app.config.get("SANDBOX_DELIVERY") != "inline":
-        return
-    from .webhooks import deliver_due
-
-    try:
-        deliver_due(app)
-    except Exception:  # noqa: BLE001 - the API call already committed; delivery retries later
-        app.logger.exception("inline webhook delivery failed")

@@ -14,9 +14,10 @@ from typing import Any
 
 from flask import Flask
 
-from . import clock
+from . import clock, events
 from .params import validate
 from .store import Store, transaction
+from .webhooks import after_commit
 
 
 class Ctx:
@@ -59,9 +60,7 @@ class Ctx:
 
     def emit(self, event_type: str, obj: dict, **kwargs: Any) -> dict:
         """Record an event (see ``core.events.emit``) and return it."""
-        from .events import emit
-
-        return emit(self, event_type, obj, **kwargs)
+        return events.emit(self, event_type, obj, **kwargs)
 
     @property
     def publishable(self) -> bool:
@@ -72,8 +71,6 @@ class Ctx:
 @contextmanager
 def background(app: Flask, *, request_id: str | None = None) -> Iterator[Ctx]:
     """Yield a Ctx in its own transaction for work outside an API request (no request id)."""
-    from .api import after_commit
-
     with transaction(app.config["SANDBOX_DB"]) as store:
         ctx = Ctx(store, request_id=request_id, config=app.config)
         yield ctx

@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .ids import new_id
 from .render import render
 from .store import Store
+from .version import API_VERSION
 
-if TYPE_CHECKING:
-    from .context import Ctx
-
-API_VERSION = "2026-10-28.endive"
 TEST_CLOCK = "test_helpers.test_clock"
 
-Listener = Callable[["Ctx", dict], None]
+
+class Ctx(Protocol):
+    """What emitting needs of ``core.context.Ctx`` (which imports this module)."""
+
+    store: Store
+    request_id: str | None
+    idempotency_key: str | None
+    deliveries_queued: bool
+
+    def now(self, customer: str | None = None, clock_id: str | None = None) -> int: ...
+
+    def wall_now(self) -> int: ...
+
+
+Listener = Callable[[Any, dict], None]
 _listeners: dict[str, list[Listener]] = {}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import invalid
@@ -39,6 +40,66 @@ def created_filter(value: dict | None, column: str = "created") -> tuple[str, li
             parts.append(f"{column} {ops[op]} ?")
             args.append(number)
     return " AND ".join(parts), args
+
+
+@dataclass(frozen=True)
+class Filter:
+    """How one list parameter narrows the rows: an SQL condition and the values it binds.
+
+    ``sql`` is a condition with ``?`` placeholders, or a function of the parameter's value
+    returning one ("" adds nothing); ``args`` turns the value into the bound values. The
+    filter applies when the value is truthy, or with ``when="present"`` whenever the key was
+    sent (booleans filter on false too), or ``when="always"`` (the value may be None).
+    """
+
+    sql: str | Callable[[Any], str]
+    args: Callable[[Any], list] = lambda value: [value]
+    when: str = "truthy"
+
+
+def field(path: str) -> str:
+    """Return the SQL expression reading a dotted path of the stored JSON body."""
+    return f"json_extract(body, '$.{path}')"
+
+
+def equals(expr: str) -> Filter:
+    """Filter on ``expr = value``."""
+    return Filter(f"{expr} = ?")
+
+
+def flag(expr: str) -> Filter:
+    """Filter a boolean field on true or false (stored as JSON true/false: 1/0 in SQL)."""
+    return Filter(f"{expr} = ?", lambda value: [1 if value else 0], when="present")
+
+
+def one_of(expr: str) -> Filter:
+    """Filter on ``expr IN (values...)`` for a list parameter."""
+    return Filter(lambda values: f"{expr} IN ({', '.join('?' for _ in values)})", list)
+
+
+def _param(params: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """Return whether a (dotted, nested) parameter was sent, and its value."""
+    value: Any = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def filtered(params: dict[str, Any], filters: dict[str, Filter]) -> dict[str, Any]:
+    """Return ``paginate``'s ``where`` and ``args`` for the filters whose parameter was sent."""
+    where: list[str] = []
+    args: list[Any] = []
+    for key, spec in filters.items():
+        sent, value = _param(params, key)
+        if spec.when == "truthy" and not value or spec.when == "present" and not sent:
+            continue
+        sql = spec.sql(value) if callable(spec.sql) else spec.sql
+        if sql:
+            where.append(sql)
+            args += spec.args(value)
+    return {"where": " AND ".join(where), "args": args}
 
 
 def paginate(

@@ -70,6 +70,12 @@ def apply_metadata(obj: dict, params: dict[str, Any]) -> None:
     )
 
 
+def check_move(kind: str, allowed: dict[str, set[str]], current: str, status: str) -> None:
+    """Refuse a status change the object's lifecycle does not have (staying put is allowed)."""
+    if status != current and status not in allowed.get(current, set()):
+        raise ValueError(f"{kind} cannot go from {current} to {status}")
+
+
 def deleted_stub(obj: dict) -> dict:
     """Return the ``{id, object, deleted: true}`` body a DELETE answers with."""
     return {"id": obj["id"], "object": obj["object"], "deleted": True}

@@ -143,6 +143,16 @@ def deliver_due(app: Flask, now: int | None = None, limit: int = 100) -> int:
     return delivered
 
 
+def after_commit(app: Flask) -> None:
+    """Deliver due webhooks right away when the app runs in ``inline`` delivery mode."""
+    if app.config.get("SANDBOX_DELIVERY") != "inline":
+        return
+    try:
+        deliver_due(app)
+    except Exception:  # noqa: BLE001 - the API call already committed; delivery retries later
+        app.logger.exception("inline webhook delivery failed")
+
+
 def deliveries(
     conn: sqlite3.Connection, event_id: str | None = None, endpoint_id: str | None = None
 ) -> list[dict]:

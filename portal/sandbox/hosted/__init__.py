@@ -17,11 +17,10 @@ URLs (relative to the sandbox root, so they work under a mount prefix such as ``
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-bp = Blueprint("hosted", __name__)
-
-from . import checkout, invoice, stripe_js, three_d_secure  # noqa: E402,F401  - routes register on bp
+from . import checkout, invoice, stripe_js, three_d_secure  # noqa: F401  - routes register on bp
+from .blueprint import bp
 
 
 def register(app: Flask) -> None:

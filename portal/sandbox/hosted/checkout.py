@@ -10,7 +10,8 @@ from flask import Response, redirect, render_template, request
 from ..core.context import Ctx
 from ..core.errors import StripeError
 from ..resources.checkout_sessions import load
-from . import bp, checkout_flow
+from . import checkout_flow
+from .blueprint import bp
 from .pages import money, page, run
 
 

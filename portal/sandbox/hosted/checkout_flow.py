@@ -26,15 +26,8 @@ from ..billing.money import round_half_up
 from ..core.context import Ctx
 from ..core.errors import StripeError
 from ..core.objects import fetch, save
-from ..resources import (
-    cards,
-    customers,
-    payment_intents,
-    payment_methods,
-    promotion_codes,
-    setup_intents,
-    subscriptions,
-)
+from ..objects import cards, checkout_sessions, payment_intents, payment_methods, setup_intents
+from ..resources import customers, promotion_codes, subscriptions
 from ..resources.checkout_sessions import call_handler
 
 
@@ -223,11 +216,7 @@ def _subscribe(ctx: Ctx, session: dict, pm: dict, customer: str) -> Outcome:
         # a retry after a decline or failed challenge confirms the same SetupIntent again.
         # Stripe shows this SetupIntent as the session's setup_intent.
         if not session.get("setup_intent"):
-            si = call_handler(
-                ctx,
-                setup_intents.create_setup_intent,
-                {"customer": customer, "usage": "off_session"},
-            )
+            si = setup_intents.new_setup_intent(ctx, {"customer": customer, "usage": "off_session"})
             session["setup_intent"] = si["id"]
             save(ctx, session)
         return _confirm_setup(ctx, session, session["setup_intent"], pm)
@@ -306,7 +295,7 @@ def resume(ctx: Ctx, session: dict) -> Outcome:
 def finish(ctx: Ctx, session: dict) -> Outcome:
     """Complete the session and emit checkout.session.completed."""
     customer = session.get("customer") or session.get("_customer")
-    session.update(status="complete", url=None, customer=customer)
+    session["customer"] = customer
     if session.get("_subscription"):
         sub = subscriptions.load(ctx, session["_subscription"])
         session.update(subscription=sub["id"], invoice=sub.get("latest_invoice"))
@@ -317,8 +306,7 @@ def finish(ctx: Ctx, session: dict) -> Outcome:
     for entry in session.get("discounts") or []:
         if entry.get("promotion_code") and session["mode"] == "payment":
             promotion_codes.redeem(ctx, entry["promotion_code"])
-    save(ctx, session)
-    ctx.emit("checkout.session.completed", session)
+    checkout_sessions.transition(ctx, session, "complete")
     return Outcome(redirect=success_url(session) or f"{ctx.url_root}c/pay/{session['id']}")
 
 

@@ -16,7 +16,7 @@ from xhtml2pdf import pisa
 
 from ..billing.catalog import tax_rates
 from ..core.context import Ctx
-from . import bp
+from .blueprint import bp
 from .pages import money, page, run
 
 

@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 from flask import Response, current_app, make_response, request
 
 from ..billing.money import format_amount
-from ..core.api import after_commit
 from ..core.context import Ctx
 from ..core.errors import StripeError
 from ..core.store import transaction
+from ..core.webhooks import after_commit
 
 T = TypeVar("T")
 

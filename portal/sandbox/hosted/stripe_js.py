@@ -13,7 +13,7 @@ import os
 
 from flask import Response, current_app, render_template, send_from_directory
 
-from . import bp
+from .blueprint import bp
 from .pages import page
 
 

@@ -20,8 +20,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from flask import Response, redirect, render_template, request
 
 from ..core.context import Ctx
-from ..resources import payment_intents, setup_intents
-from . import bp
+from ..objects import payment_intents, setup_intents
+from .blueprint import bp
 from .pages import money, page, run
 
 

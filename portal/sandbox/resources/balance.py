@@ -12,73 +12,18 @@ from __future__ import annotations
 from ..core.api import route
 from ..core.clock import wall_time
 from ..core.context import Ctx
-from ..core.currencies import exponent
-from ..core.lists import paginate
-from ..core.objects import fetch, insert, new_object
+from ..core.lists import equals, field, filtered, paginate
+from ..core.objects import fetch
 from ..core.params import LIST_SPEC, Str
 from ..core.render import renderer
 from ..core.store import Store
-
-FEE_PERCENT_BASIS_POINTS = 290
-FIXED_FEE = {0: 0, 2: 30, 3: 300}
-AVAILABLE_AFTER = 2 * 24 * 3600
-
-
-def processing_fee(amount: int, currency: str) -> int:
-    """Return the fee for a charge of ``amount`` minor units."""
-    percent = (amount * FEE_PERCENT_BASIS_POINTS + 5000) // 10000
-    return percent + FIXED_FEE[exponent(currency)]
-
-
-def record(
-    ctx: Ctx,
-    *,
-    amount: int,
-    currency: str,
-    source: str,
-    kind: str,
-    description: str | None,
-    customer: str | None = None,
-) -> dict:
-    """Store a balance transaction for a charge (with fee) or a refund (negative, no fee)."""
-    fee = processing_fee(amount, currency) if kind == "charge" else 0
-    txn = new_object(ctx, "txn", "balance_transaction", customer=customer)
-    del txn["livemode"]  # Stripe's balance transaction objects carry no livemode flag
-    txn.update(
-        {
-            "amount": amount,
-            "available_on": txn["created"] + AVAILABLE_AFTER,
-            "balance_type": "payments",
-            "currency": currency,
-            "description": description,
-            "exchange_rate": None,
-            "fee": fee,
-            "fee_details": [
-                {
-                    "amount": fee,
-                    "application": None,
-                    "currency": currency,
-                    "description": "Stripe processing fees",
-                    "type": "stripe_fee",
-                }
-            ]
-            if fee
-            else [],
-            "net": amount - fee,
-            "reporting_category": kind,
-            "source": source,
-            "status": "pending",
-            "type": kind,
-        }
-    )
-    return insert(ctx, txn, customer=customer)
 
 
 @renderer("balance_transaction")
 def _render(store: Store, txn: dict) -> dict:
     """Show funds as available once their availability date has passed."""
-    txn["status"] = "available" if wall_time() >= txn["available_on"] else "pending"
-    return txn
+    # Computed on output, never stored: funds become available by the passing of time alone.
+    return {**txn, "status": "available" if wall_time() >= txn["available_on"] else "pending"}
 
 
 @route("/v1/balance_transactions/<obj_id>", methods=["GET"])
@@ -94,16 +39,11 @@ def list_balance_transactions(ctx: Ctx) -> dict:
     p = ctx.validate(
         {**LIST_SPEC, "type": Str(), "source": Str(), "currency": Str(), "payout": Str()}
     )
-    where, args = [], []
-    for key in ("type", "source", "currency"):
-        if p.get(key):
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(p[key])
+    filters = {key: equals(field(key)) for key in ("type", "source", "currency")}
     return paginate(
         ctx.store,
         p,
         "/v1/balance_transactions",
         obj_type="balance_transaction",
-        where=" AND ".join(where),
-        args=args,
+        **filtered(p, filters),
     )

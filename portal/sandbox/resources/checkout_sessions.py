@@ -24,9 +24,10 @@ from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid, state_error
 from ..core.ids import random_token
-from ..core.lists import list_of, paginate
+from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
+from ..objects import checkout_sessions, setup_intents
 from . import checkout_line_items
 
 MIN_LIFETIME = 30 * 60
@@ -133,10 +134,7 @@ def session_url(ctx: Ctx, session: dict) -> str:
 
 def expire(ctx: Ctx, session: dict) -> dict:
     """Expire an open session: no more payments, ``checkout.session.expired`` is emitted."""
-    session.update(status="expired", url=None)
-    save(ctx, session)
-    ctx.emit("checkout.session.expired", session)
-    return session
+    return checkout_sessions.transition(ctx, session, "expired")
 
 
 def _check_create(ctx: Ctx, p: dict) -> str:
@@ -200,15 +198,13 @@ def _expires_at(ctx: Ctx, p: dict, now: int) -> int:
 
 def _setup_intent(ctx: Ctx, session: dict, p: dict) -> dict:
     """Create the SetupIntent a setup-mode session collects the card with."""
-    from . import setup_intents
-
     data = p.get("setup_intent_data") or {}
     params: dict[str, Any] = {"usage": "off_session", "metadata": data.get("metadata") or {}}
     if session["customer"]:
         params["customer"] = session["customer"]
     if data.get("description"):
         params["description"] = data["description"]
-    return call_handler(ctx, setup_intents.create_setup_intent, params)
+    return setup_intents.new_setup_intent(ctx, params)
 
 
 def call_handler(ctx: Ctx, handler: Any, params: dict, **url_args: Any) -> dict:
@@ -362,23 +358,17 @@ def list_sessions(ctx: Ctx) -> dict:
         }
     )
     expire_due(ctx)
-    where, args = [], []
-    if p.get("customer"):
-        where.append("json_extract(body, '$.customer') = ?")
-        args.append(p["customer"])
-    for key in ("status", "payment_intent", "subscription", "payment_link"):
-        if p.get(key):
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(p[key])
-    email = (p.get("customer_details") or {}).get("email")
-    if email:
-        where.append("json_extract(body, '$.customer_details.email') = ?")
-        args.append(email)
+    filters = {
+        key: equals(field(key))
+        for key in (
+            "customer",
+            "status",
+            "payment_intent",
+            "subscription",
+            "payment_link",
+            "customer_details.email",
+        )
+    }
     return paginate(
-        ctx.store,
-        p,
-        "/v1/checkout/sessions",
-        obj_type="checkout.session",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/checkout/sessions", obj_type="checkout.session", **filtered(p, filters)
     )

@@ -13,10 +13,11 @@ from ..core.currencies import check_currency
 from ..core.errors import invalid
 from ..core.ids import random_token
 from ..core.lists import paginate
-from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
+from ..core.objects import apply, apply_metadata, deleted_stub, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, List, Meta, Num, Str
 from ..core.render import renderer
 from ..core.store import Store
+from ..objects.coupons import is_valid, load
 
 CREATE_SPEC = {
     "id": Str(),
@@ -34,37 +35,11 @@ CREATE_SPEC = {
 }
 
 
-def is_valid(coupon: dict, now: int) -> bool:
-    """Tell whether a coupon can still be redeemed at ``now``."""
-    if coupon.get("redeem_by") is not None and now > coupon["redeem_by"]:
-        return False
-    if (
-        coupon.get("max_redemptions") is not None
-        and coupon["times_redeemed"] >= coupon["max_redemptions"]
-    ):
-        return False
-    return True
-
-
 @renderer("coupon")
 def _render(store: Store, coupon: dict) -> dict:
     """Compute ``valid`` from redeem_by and the redemption count."""
     coupon["valid"] = is_valid(coupon, wall_time())
     return coupon
-
-
-def load(ctx: Ctx, obj_id: str, param: str | None = "id") -> dict:
-    """Return a coupon or raise 404 "No such coupon"."""
-    return fetch(ctx, "coupon", obj_id, kind="coupon", param=param)
-
-
-def redeem(ctx: Ctx, coupon_id: str, param: str = "coupon", customer: str | None = None) -> dict:
-    """Count one redemption of a coupon (at the customer's clock time), refusing an invalid one."""
-    coupon = load(ctx, coupon_id, param)
-    if not is_valid(coupon, ctx.now(customer=customer)):
-        raise invalid(f"Coupon expired: {coupon_id}", param, "coupon_expired")
-    coupon["times_redeemed"] += 1
-    return save(ctx, coupon)
 
 
 @route("/v1/coupons", methods=["POST"])

@@ -6,9 +6,10 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
 from ..core.ids import random_token
-from ..core.lists import paginate, search
+from ..core.lists import equals, field, filtered, paginate, search
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, List, Meta, Str
+from ..objects.payment_methods import attach
 from . import tax_ids
 
 ADDRESS = {k: Str() for k in ("city", "country", "line1", "line2", "postal_code", "state")}
@@ -139,8 +140,6 @@ def create_customer(ctx: Ctx) -> dict:
     # The payment method is attached before the default is checked, as Stripe allows
     # `payment_method` and `invoice_settings[default_payment_method]` in one create call.
     if p.get("payment_method"):
-        from .payment_methods import attach
-
         attach(ctx, p["payment_method"], customer["id"], param="payment_method")
     if p.get("invoice_settings"):
         _check_default_payment_method(
@@ -204,16 +203,8 @@ def delete_customer(ctx: Ctx, obj_id: str) -> dict:
 def list_customers(ctx: Ctx) -> dict:
     """List customers, newest first, filtered by email or test clock."""
     p = ctx.validate({**LIST_SPEC, "email": Str(), "test_clock": Str()})
-    where, args = [], []
-    if p.get("email"):
-        where.append("json_extract(body, '$.email') = ?")
-        args.append(p["email"])
-    if p.get("test_clock"):
-        where.append("test_clock = ?")
-        args.append(p["test_clock"])
-    return paginate(
-        ctx.store, p, "/v1/customers", obj_type="customer", where=" AND ".join(where), args=args
-    )
+    filters = {"email": equals(field("email")), "test_clock": equals("test_clock")}
+    return paginate(ctx.store, p, "/v1/customers", obj_type="customer", **filtered(p, filters))
 
 
 @route("/v1/customers/search", methods=["GET"])

@@ -6,8 +6,22 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid, missing
 from ..core.events import event_output
-from ..core.lists import paginate
+from ..core.lists import Filter, filtered, one_of, paginate
 from ..core.params import LIST_SPEC, Bool, List, Str
+
+UNDELIVERED = (
+    "EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id"
+    " AND d.status != 'delivered')"
+)
+FILTERS = {
+    "type": Filter("type LIKE ?", lambda t: [t.replace("%", "").replace("*", "%")]),
+    "types": one_of("type"),
+    "delivery_success": Filter(
+        lambda success: f"NOT {UNDELIVERED}" if success else UNDELIVERED,
+        lambda _: [],
+        when="present",
+    ),
+}
 
 
 @route("/v1/events", methods=["GET"])
@@ -16,29 +30,15 @@ def list_events(ctx: Ctx) -> dict:
     p = ctx.validate({**LIST_SPEC, "type": Str(), "types": List(Str()), "delivery_success": Bool()})
     if p.get("type") and p.get("types"):
         raise invalid("You cannot specify both `type` and `types`.", "types")
-    where, args = [], []
-    if p.get("type"):
-        where.append("type LIKE ?")
-        args.append(p["type"].replace("%", "").replace("*", "%"))
-    if p.get("types"):
-        if len(p["types"]) > 20:
-            raise invalid("You can filter by at most 20 event types.", "types")
-        where.append(f"type IN ({', '.join('?' for _ in p['types'])})")
-        args += p["types"]
-    if "delivery_success" in p:
-        exists = (
-            "EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id"
-            " AND d.status != 'delivered')"
-        )
-        where.append(f"NOT {exists}" if p["delivery_success"] else exists)
+    if len(p.get("types") or []) > 20:
+        raise invalid("You can filter by at most 20 event types.", "types")
     return paginate(
         ctx.store,
         p,
         "/v1/events",
         table="events",
-        where=" AND ".join(where),
-        args=args,
         transform=lambda e: event_output(ctx.store, e),
+        **filtered(p, FILTERS),
     )
 
 

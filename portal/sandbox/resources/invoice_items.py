@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..billing import catalog, collection, invoice_build, pricing
+from ..billing.invoice_items import new_invoice_item
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid
-from ..core.ids import new_id
-from ..core.lists import paginate
+from ..core.lists import Filter, equals, field, filtered, paginate
 from ..core.objects import apply_metadata, deleted_stub, fetch, save
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 
@@ -34,71 +34,6 @@ CREATE_SPEC = {
     "invoice": Str(),
     "subscription": Str(),
 }
-
-
-def new_invoice_item(
-    ctx: Ctx,
-    customer_id: str,
-    *,
-    at: int,
-    amount: int,
-    currency: str,
-    description: str | None,
-    period: tuple[int, int],
-    quantity: int | None,
-    price: dict[str, Any] | None,
-    proration: bool,
-    subscription_id: str | None,
-    subscription_item_id: str | None,
-    tax_rates: list[dict[str, Any]] | None,
-    discountable: bool,
-    metadata: dict[str, str],
-    preview: bool = False,
-    unit_amount_decimal: str | None = None,
-) -> dict[str, Any]:
-    """Return a new pending invoice item (not stored)."""
-    customer = ctx.store.get(customer_id, "customer", include_deleted=True) or {}
-    if unit_amount_decimal is None and price is not None and quantity:
-        unit_amount_decimal = pricing.unit_amount_decimal(catalog.price_terms(price), quantity)
-    return {
-        "id": new_id("ii_tmp" if preview else "ii"),
-        "object": "invoiceitem",
-        "amount": amount,
-        "currency": currency,
-        "customer": customer_id,
-        "customer_account": None,
-        "date": at,
-        "description": description,
-        "discountable": discountable,
-        "discounts": [],
-        "invoice": None,
-        "livemode": False,
-        "metadata": dict(metadata),
-        "net_amount": amount,
-        "parent": {
-            "subscription_details": {
-                "subscription": subscription_id,
-                "subscription_item": subscription_item_id,
-            },
-            "type": "subscription_details",
-        }
-        if subscription_id
-        else None,
-        "period": {"end": period[1], "start": period[0]},
-        "pricing": {
-            "price_details": {"price": price["id"], "product": price.get("product")}
-            if price
-            else None,
-            "type": "price_details",
-            "unit_amount_decimal": unit_amount_decimal,
-        },
-        "proration": proration,
-        "quantity": quantity,
-        "quantity_decimal": str(quantity) if quantity is not None else None,
-        "tax_rates": list(tax_rates or []),
-        "test_clock": customer.get("test_clock"),
-        "_subscription_item": subscription_item_id,
-    }
 
 
 def _amounts(ctx: Ctx, p: dict[str, Any], currency: str | None) -> tuple[int, str, Any, int]:
@@ -252,20 +187,11 @@ def delete_invoice_item(ctx: Ctx, obj_id: str) -> dict:
 def list_invoice_items(ctx: Ctx) -> dict:
     """List invoice items, filtered by customer, invoice or pending state."""
     p = ctx.validate({**LIST_SPEC, "customer": Str(), "invoice": Str(), "pending": Bool()})
-    where, args = [], []
-    if p.get("customer"):
-        where.append("customer = ?")
-        args.append(p["customer"])
-    if p.get("invoice"):
-        where.append("json_extract(body, '$.invoice') = ?")
-        args.append(p["invoice"])
-    if p.get("pending"):
-        where.append("json_extract(body, '$.invoice') IS NULL")
+    filters = {
+        "customer": equals("customer"),
+        "invoice": equals(field("invoice")),
+        "pending": Filter(f"{field('invoice')} IS NULL", lambda _: []),
+    }
     return paginate(
-        ctx.store,
-        p,
-        "/v1/invoiceitems",
-        obj_type="invoiceitem",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/invoiceitems", obj_type="invoiceitem", **filtered(p, filters)
     )

@@ -10,15 +10,16 @@ after creation; an open invoice with auto_advance is charged one hour after fina
 from __future__ import annotations
 
 from ..billing import collection, discounts, invoice_build
+from ..billing.cycle import pending_items
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
-from ..core.lists import paginate
+from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply_metadata, fetch
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 from ..core.render import renderer
 from ..core.store import Store
-from .payment_methods import decline_error
+from ..objects.payment_methods import decline_error
 
 FINALIZE_DELAY = 3600
 STATUSES = ("draft", "open", "paid", "uncollectible", "void")
@@ -115,8 +116,6 @@ def create_invoice(ctx: Ctx) -> dict:
     )
     _apply_draft(ctx, invoice, p)
     if p.get("pending_invoice_items_behavior") == "include":
-        from ..billing.cycle import pending_items
-
         for ii in pending_items(ctx, customer["id"], sub["id"] if sub else None):
             if ii["currency"] == currency:
                 ii["invoice"] = invoice["id"]
@@ -286,19 +285,11 @@ def list_invoices(ctx: Ctx) -> dict:
             "due_date": Int(),
         }
     )
-    where, args = [], []
-    for key, column in (
-        ("customer", "customer"),
-        ("subscription", "json_extract(body, '$.subscription')"),
-        ("status", "json_extract(body, '$.status')"),
-        ("collection_method", "json_extract(body, '$.collection_method')"),
-    ):
-        if p.get(key):
-            where.append(f"{column} = ?")
-            args.append(p[key])
-    return paginate(
-        ctx.store, p, "/v1/invoices", obj_type="invoice", where=" AND ".join(where), args=args
-    )
+    filters = {
+        "customer": equals("customer"),
+        **{key: equals(field(key)) for key in ("subscription", "status", "collection_method")},
+    }
+    return paginate(ctx.store, p, "/v1/invoices", obj_type="invoice", **filtered(p, filters))
 
 
 @route("/v1/invoices/<obj_id>/lines", methods=["GET"])
@@ -319,23 +310,9 @@ def list_invoice_payments(ctx: Ctx) -> dict:
             "status": Str(),
         }
     )
-    where, args = [], []
-    if p.get("invoice"):
-        where.append("json_extract(body, '$.invoice') = ?")
-        args.append(p["invoice"])
-    if (p.get("payment") or {}).get("payment_intent"):
-        where.append("json_extract(body, '$.payment.payment_intent') = ?")
-        args.append(p["payment"]["payment_intent"])
-    if p.get("status"):
-        where.append("json_extract(body, '$.status') = ?")
-        args.append(p["status"])
+    filters = {key: equals(field(key)) for key in ("invoice", "payment.payment_intent", "status")}
     return paginate(
-        ctx.store,
-        p,
-        "/v1/invoice_payments",
-        obj_type="invoice_payment",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/invoice_payments", obj_type="invoice_payment", **filtered(p, filters)
     )
 
 

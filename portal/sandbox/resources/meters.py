@@ -17,11 +17,12 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid, missing
 from ..core.ids import new_id
-from ..core.lists import list_of, paginate
+from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import fetch, new_object, save
 from ..core.params import LIST_SPEC, Anything, Int, Str, need
 from ..core.render import renderer
 from ..core.store import Store
+from ..objects import meters
 
 METER = "billing.meter"
 EVENT_PAST_LIMIT = 35 * 86_400
@@ -97,10 +98,8 @@ def retrieve_meter(ctx: Ctx, obj_id: str) -> dict:
 def list_meters(ctx: Ctx) -> dict:
     """List billing meters, optionally by status."""
     p = ctx.validate({**LIST_SPEC, "status": Str(("active", "inactive"))})
-    where, args = (
-        ("json_extract(body, '$.status') = ?", (p["status"],)) if p.get("status") else ("", ())
-    )
-    return paginate(ctx.store, p, "/v1/billing/meters", obj_type=METER, where=where, args=args)
+    filters = {"status": equals(field("status"))}
+    return paginate(ctx.store, p, "/v1/billing/meters", obj_type=METER, **filtered(p, filters))
 
 
 @route("/v1/billing/meters/<obj_id>", methods=["POST"])
@@ -123,14 +122,7 @@ def _set_status(ctx: Ctx, obj_id: str, status: str) -> dict:
     if meter["status"] == status:
         verb = "deactivated" if status == "inactive" else "active"
         raise invalid(f"This meter is already {verb}.")
-    at = ctx.now()
-    meter.update(status=status, updated=at)
-    meter["status_transitions"] = {"deactivated_at": at if status == "inactive" else None}
-    save(ctx, meter)
-    ctx.emit(
-        "billing.meter.deactivated" if status == "inactive" else "billing.meter.reactivated", meter
-    )
-    return meter
+    return meters.transition(ctx, meter, status, ctx.now())
 
 
 @route("/v1/billing/meters/<obj_id>/deactivate", methods=["POST"])

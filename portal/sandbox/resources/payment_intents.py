@@ -1,7 +1,7 @@
-"""PaymentIntents: create, confirm (with 3-D Secure), capture, cancel, retrieve, update, list.
+"""PaymentIntents over HTTP: create, confirm, capture, cancel, retrieve, update, list, search.
 
-Billing code charges a customer with ``create_payment`` (no exception on decline: read the
-returned intent's ``status`` and ``last_payment_error``).
+The lifecycle itself (attempts, 3-D Secure, declines, transitions) is in
+``objects.payment_intents``.
 """
 
 from __future__ import annotations
@@ -10,13 +10,18 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid, state_error
-from ..core.lists import paginate, search
-from ..core.objects import apply, apply_metadata, fetch, save
+from ..core.lists import equals, filtered, paginate, search
+from ..core.objects import apply, apply_metadata, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str
-from . import charges, payment_methods, three_d_secure
-from .payment_flow import after_authentication, confirm, create_payment, new_intent
-
-__all__ = ["after_authentication", "confirm", "create_payment", "load", "new_intent"]
+from ..objects import three_d_secure
+from ..objects.payment_intents import (
+    cancel,
+    capture,
+    confirm,
+    load,
+    new_intent,
+    use_payment_method,
+)
 
 OFF_SESSION = Anything()
 UPDATE_SPEC = {
@@ -59,18 +64,6 @@ CREATE_SPEC = {
     "excluded_payment_method_types": List(Str()),
 }
 CREATE_SPEC.pop("client_secret")
-CANCELABLE = (
-    "requires_payment_method",
-    "requires_capture",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-)
-
-
-def load(ctx: Ctx, obj_id: str) -> dict:
-    """Return a PaymentIntent or raise 404."""
-    return fetch(ctx, "payment_intent", obj_id, kind="payment_intent")
 
 
 @route("/v1/payment_intents", methods=["POST"])
@@ -106,8 +99,7 @@ def update_payment_intent(ctx: Ctx, obj_id: str) -> dict:
     if "currency" in p:
         p["currency"] = check_currency(p["currency"])
     if "payment_method" in p and p["payment_method"]:
-        p["payment_method"] = payment_methods.resolve(ctx, p["payment_method"])["id"]
-        pi["status"] = "requires_confirmation"
+        p["payment_method"] = use_payment_method(ctx, pi, p["payment_method"])
     apply(pi, p, [k for k in UPDATE_SPEC if k != "metadata"])
     apply_metadata(pi, p)
     return save(ctx, pi)
@@ -134,27 +126,8 @@ def capture_payment_intent(ctx: Ctx, obj_id: str) -> dict:
         }
     )
     pi = load(ctx, obj_id)
-    if pi["status"] != "requires_capture":
-        raise state_error(
-            "This PaymentIntent could not be captured because it has a status of "
-            f"{pi['status']}. Only a PaymentIntent with one of the following "
-            "statuses may be captured: requires_capture."
-        )
-    amount = p.get("amount_to_capture", pi["amount_capturable"])
-    if amount > pi["amount_capturable"]:
-        raise invalid(
-            "The amount to capture must be less than or equal to the amount capturable "
-            f"({pi['amount_capturable']}).",
-            "amount_to_capture",
-            "amount_too_large",
-        )
-    charge = fetch(ctx, "charge", pi["latest_charge"])
-    charges.capture_charge(ctx, charge, amount)
-    pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
     apply_metadata(pi, p)
-    save(ctx, pi)
-    ctx.emit("payment_intent.succeeded", pi)
-    return pi
+    return capture(ctx, pi, p.get("amount_to_capture"))
 
 
 @route("/v1/payment_intents/<obj_id>/cancel", methods=["POST"])
@@ -167,38 +140,16 @@ def cancel_payment_intent(ctx: Ctx, obj_id: str) -> dict:
             )
         }
     )
-    pi = load(ctx, obj_id)
-    if pi["status"] not in CANCELABLE:
-        raise state_error(
-            f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. "
-            "Only a PaymentIntent with one of the following statuses may be canceled: "
-            f"{', '.join(CANCELABLE)}."
-        )
-    if pi["status"] == "requires_capture":
-        charge = fetch(ctx, "charge", pi["latest_charge"])
-        before = dict(charge)
-        charge.update(amount_refunded=charge["amount"], refunded=True)
-        save(ctx, charge)
-        ctx.emit("charge.refunded", charge, before=before)
-    pi.update(
-        status="canceled",
-        canceled_at=ctx.now(customer=pi.get("customer")),
-        cancellation_reason=p.get("cancellation_reason"),
-        amount_capturable=0,
-        next_action=None,
-    )
-    save(ctx, pi)
-    ctx.emit("payment_intent.canceled", pi)
-    return pi
+    return cancel(ctx, load(ctx, obj_id), p.get("cancellation_reason"))
 
 
 @route("/v1/payment_intents", methods=["GET"])
 def list_payment_intents(ctx: Ctx) -> dict:
     """List PaymentIntents, optionally of one customer."""
     p = ctx.validate({**LIST_SPEC, "customer": Str()})
-    where, args = ("customer = ?", (p["customer"],)) if p.get("customer") else ("", ())
+    filters = {"customer": equals("customer")}
     return paginate(
-        ctx.store, p, "/v1/payment_intents", obj_type="payment_intent", where=where, args=args
+        ctx.store, p, "/v1/payment_intents", obj_type="payment_intent", **filtered(p, filters)
     )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
-from ..core.lists import paginate, search
-from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
-from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Num, Str, need
+from ..core.lists import equals, field, filtered, flag, one_of, paginate, search
+from ..core.objects import apply, apply_metadata, deleted_stub, save
+from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Num, Str
+from ..objects.prices import create_price_object
+from ..objects.products import FIELDS, create_product_record, load
 
 UPDATE_SPEC = {
     "active": Bool(),
@@ -38,56 +40,6 @@ CREATE_SPEC = {
     },
 }
 CREATE_SPEC.pop("default_price")
-FIELDS = (
-    "active",
-    "description",
-    "images",
-    "marketing_features",
-    "name",
-    "package_dimensions",
-    "shippable",
-    "statement_descriptor",
-    "tax_code",
-    "unit_label",
-    "url",
-)
-
-
-def load(ctx: Ctx, obj_id: str, param: str | None = "id") -> dict:
-    """Return a live product or raise 404 "No such product"."""
-    return fetch(ctx, "product", obj_id, kind="product", param=param)
-
-
-def create_product_record(ctx: Ctx, p: dict) -> dict:
-    """Store a product from validated create params and emit product.created."""
-    need(p, "name")
-    if p.get("id") and ctx.store.get(p["id"], include_deleted=True) is not None:
-        raise invalid("Product already exists.", "id", "resource_already_exists")
-    product = new_object(ctx, "prod", "product", obj_id=p.get("id"))
-    product.update(
-        {
-            "active": True,
-            "default_price": None,
-            "description": None,
-            "images": [],
-            "marketing_features": [],
-            "metadata": {},
-            "name": p["name"],
-            "package_dimensions": None,
-            "shippable": None,
-            "statement_descriptor": None,
-            "tax_code": None,
-            "type": "service",
-            "unit_label": None,
-            "updated": product["created"],
-            "url": None,
-        }
-    )
-    apply(product, p, FIELDS + ("type",))
-    apply_metadata(product, p)
-    insert(ctx, product)
-    ctx.emit("product.created", product)
-    return product
 
 
 @route("/v1/products", methods=["POST"])
@@ -96,8 +48,6 @@ def create_product(ctx: Ctx) -> dict:
     p = ctx.validate(CREATE_SPEC)
     product = create_product_record(ctx, p)
     if p.get("default_price_data"):
-        from .prices import create_price_object
-
         data = dict(p["default_price_data"])
         data["product"] = product["id"]
         price = create_price_object(ctx, data)
@@ -152,28 +102,21 @@ def delete_product(ctx: Ctx, obj_id: str) -> dict:
     return deleted_stub(product)
 
 
+FILTERS = {
+    "active": flag(field("active")),
+    "shippable": flag(field("shippable")),
+    "url": equals(field("url")),
+    "ids": one_of("id"),
+}
+
+
 @route("/v1/products", methods=["GET"])
 def list_products(ctx: Ctx) -> dict:
     """List products, filtered by active, ids, shippable or url."""
     p = ctx.validate(
         {**LIST_SPEC, "active": Bool(), "ids": List(Str()), "shippable": Bool(), "url": Str()}
     )
-    where, args = [], []
-    if "active" in p:
-        where.append("json_extract(body, '$.active') = ?")
-        args.append(1 if p["active"] else 0)
-    if "shippable" in p:
-        where.append("json_extract(body, '$.shippable') = ?")
-        args.append(1 if p["shippable"] else 0)
-    if p.get("url"):
-        where.append("json_extract(body, '$.url') = ?")
-        args.append(p["url"])
-    if p.get("ids"):
-        where.append(f"id IN ({', '.join('?' for _ in p['ids'])})")
-        args += p["ids"]
-    return paginate(
-        ctx.store, p, "/v1/products", obj_type="product", where=" AND ".join(where), args=args
-    )
+    return paginate(ctx.store, p, "/v1/products", obj_type="product", **filtered(p, FILTERS))
 
 
 @route("/v1/products/search", methods=["GET"])

@@ -10,12 +10,12 @@ from ..core.context import Ctx
 from ..core.currencies import check_currency
 from ..core.errors import invalid
 from ..core.ids import random_token
-from ..core.lists import paginate
+from ..core.lists import Filter, equals, field, filtered, flag, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Anything, Bool, Int, Meta, Str
 from ..core.render import renderer
 from ..core.store import Store
-from . import coupons
+from ..objects import coupons
 
 RESTRICTIONS = {
     "first_time_transaction": Bool(),
@@ -154,30 +154,20 @@ def update_promotion_code(ctx: Ctx, obj_id: str) -> dict:
     return promo
 
 
+FILTERS = {
+    "active": flag(field("active")),
+    "code": Filter(f"lower({field('code')}) = ?", lambda code: [code.lower()]),
+    "coupon": equals(field("promotion.coupon")),
+    "customer": equals("customer"),
+}
+
+
 @route("/v1/promotion_codes", methods=["GET"])
 def list_promotion_codes(ctx: Ctx) -> dict:
     """List promotion codes filtered by code, coupon, customer or active."""
     p = ctx.validate(
         {**LIST_SPEC, "active": Bool(), "code": Str(), "coupon": Str(), "customer": Str()}
     )
-    where, args = [], []
-    if "active" in p:
-        where.append("json_extract(body, '$.active') = ?")
-        args.append(1 if p["active"] else 0)
-    if p.get("code"):
-        where.append("lower(json_extract(body, '$.code')) = ?")
-        args.append(p["code"].lower())
-    if p.get("coupon"):
-        where.append("json_extract(body, '$.promotion.coupon') = ?")
-        args.append(p["coupon"])
-    if p.get("customer"):
-        where.append("customer = ?")
-        args.append(p["customer"])
     return paginate(
-        ctx.store,
-        p,
-        "/v1/promotion_codes",
-        obj_type="promotion_code",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/promotion_codes", obj_type="promotion_code", **filtered(p, FILTERS)
     )

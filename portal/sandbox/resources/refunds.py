@@ -6,10 +6,10 @@ from ..core.api import route
 from ..core.context import Ctx
 from ..core.currencies import exponent
 from ..core.errors import invalid
-from ..core.lists import paginate
+from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Int, Meta, Str
-from . import balance
+from ..objects import balance
 
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 CREATE_SPEC = {
@@ -167,11 +167,5 @@ def update_refund(ctx: Ctx, obj_id: str) -> dict:
 def list_refunds(ctx: Ctx) -> dict:
     """List refunds filtered by charge or payment intent."""
     p = ctx.validate({**LIST_SPEC, "charge": Str(), "payment_intent": Str()})
-    where, args = [], []
-    for key in ("charge", "payment_intent"):
-        if p.get(key):
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(p[key])
-    return paginate(
-        ctx.store, p, "/v1/refunds", obj_type="refund", where=" AND ".join(where), args=args
-    )
+    filters = {key: equals(field(key)) for key in ("charge", "payment_intent")}
+    return paginate(ctx.store, p, "/v1/refunds", obj_type="refund", **filtered(p, filters))

@@ -12,6 +12,7 @@ from ..core.objects import deleted_stub, fetch
 from ..core.params import LIST_SPEC, Bool, Int, List, Meta, Str, need
 from ..core.render import render, renderer
 from ..core.store import Store
+from .subscriptions import update_subscription
 
 WRITE_SPEC = {
     "price": Str(),
@@ -45,8 +46,6 @@ def _load(ctx: Ctx, item_id: str) -> dict:
 
 def _change(ctx: Ctx, sub_id: str, entry: dict, p: dict) -> dict:
     """Run one items[] change through the subscription update path (prorations included)."""
-    from .subscriptions import update_subscription
-
     saved = ctx.params
     ctx.params = {"items": [entry]}
     for key in ("proration_behavior", "proration_date", "payment_behavior", "off_session"):

@@ -15,12 +15,12 @@ from ..billing import subscription_state as subs
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import StripeError, invalid
-from ..core.lists import paginate
+from ..core.lists import Filter, equals, field, filtered, paginate
 from ..core.objects import apply_metadata, fetch, new_object
 from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
 from ..core.render import render, renderer
 from ..core.store import Store
-from .payment_methods import decline_error
+from ..objects.payment_methods import decline_error
 
 ITEM_SPEC = {
     "id": Str(),
@@ -234,6 +234,32 @@ def retrieve_subscription(ctx: Ctx, obj_id: str) -> dict:
     return load(ctx, obj_id)
 
 
+def _status_condition(status: str | None) -> str:
+    """Return the condition of the list's status filter (canceled ones only when asked)."""
+    if status == "ended":
+        return f"{field('status')} IN ('canceled', 'incomplete_expired')"
+    if status == "all":
+        return ""
+    return f"{field('status')} = ?" if status else f"{field('status')} != 'canceled'"
+
+
+FILTERS = {
+    "status": Filter(
+        _status_condition,
+        lambda status: [status] if status not in (None, "all", "ended") else [],
+        when="always",
+    ),
+    "customer": equals("customer"),
+    "test_clock": equals("test_clock"),
+    "collection_method": equals(field("collection_method")),
+    "price": Filter(
+        "EXISTS (SELECT 1 FROM objects i WHERE i.type = 'subscription_item'"
+        " AND i.deleted = 0 AND json_extract(i.body, '$.subscription') = objects.id"
+        " AND json_extract(i.body, '$.price') = ?)"
+    ),
+}
+
+
 @route("/v1/subscriptions", methods=["GET"])
 def list_subscriptions(ctx: Ctx) -> dict:
     """List subscriptions (canceled ones only when asked), by customer, status, price or clock."""
@@ -247,37 +273,8 @@ def list_subscriptions(ctx: Ctx) -> dict:
             "collection_method": Str(),
         }
     )
-    where, args = [], []
-    status = p.get("status")
-    if status == "ended":
-        where.append("json_extract(body, '$.status') IN ('canceled', 'incomplete_expired')")
-    elif status and status != "all":
-        where.append("json_extract(body, '$.status') = ?")
-        args.append(status)
-    elif not status:
-        where.append("json_extract(body, '$.status') != 'canceled'")
-    for key, column in (
-        ("customer", "customer"),
-        ("test_clock", "test_clock"),
-        ("collection_method", "json_extract(body, '$.collection_method')"),
-    ):
-        if p.get(key):
-            where.append(f"{column} = ?")
-            args.append(p[key])
-    if p.get("price"):
-        where.append(
-            "EXISTS (SELECT 1 FROM objects i WHERE i.type = 'subscription_item'"
-            " AND i.deleted = 0 AND json_extract(i.body, '$.subscription') = objects.id"
-            " AND json_extract(i.body, '$.price') = ?)"
-        )
-        args.append(p["price"])
     return paginate(
-        ctx.store,
-        p,
-        "/v1/subscriptions",
-        obj_type="subscription",
-        where=" AND ".join(where),
-        args=args,
+        ctx.store, p, "/v1/subscriptions", obj_type="subscription", **filtered(p, FILTERS)
     )
 
 

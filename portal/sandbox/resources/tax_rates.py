@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
-from ..core.lists import paginate
+from ..core.lists import field, filtered, flag, paginate
 from ..core.objects import apply, apply_metadata, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Bool, Meta, Num, Str, need
 
@@ -99,11 +99,5 @@ def update_tax_rate(ctx: Ctx, obj_id: str) -> dict:
 def list_tax_rates(ctx: Ctx) -> dict:
     """List tax rates filtered by active and inclusive."""
     p = ctx.validate({**LIST_SPEC, "active": Bool(), "inclusive": Bool()})
-    where, args = [], []
-    for key in ("active", "inclusive"):
-        if key in p:
-            where.append(f"json_extract(body, '$.{key}') = ?")
-            args.append(1 if p[key] else 0)
-    return paginate(
-        ctx.store, p, "/v1/tax_rates", obj_type="tax_rate", where=" AND ".join(where), args=args
-    )
+    filters = {key: flag(field(key)) for key in ("active", "inclusive")}
+    return paginate(ctx.store, p, "/v1/tax_rates", obj_type="tax_rate", **filtered(p, filters))

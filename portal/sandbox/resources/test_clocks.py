@@ -23,6 +23,7 @@ from ..core.ids import new_id
 from ..core.lists import paginate
 from ..core.objects import deleted_stub, fetch
 from ..core.params import LIST_SPEC, Int, Str, need
+from ..objects import test_clocks
 
 CLOCK = "test_helpers.test_clock"
 LIFETIME = 30 * 86_400
@@ -96,15 +97,13 @@ def advance_test_clock(ctx: Ctx, obj_id: str) -> dict:
             "shortest subscription's interval (or two years without one).",
             "frozen_time",
         )
-    clock.update(status="advancing", status_details={"advancing": {"target_frozen_time": target}})
-    ctx.store.save(clock)
-    ctx.emit("test_helpers.test_clock.advancing", clock)
+    test_clocks.transition(
+        ctx, clock, "advancing", status_details={"advancing": {"target_frozen_time": target}}
+    )
     response = copy.deepcopy(clock)
     engine.run_due(ctx, obj_id, target)
     clock = _load(ctx, obj_id)
-    clock.update(frozen_time=target, status="ready", status_details={})
-    ctx.store.save(clock)
-    ctx.emit("test_helpers.test_clock.ready", clock)
+    test_clocks.transition(ctx, clock, "ready", frozen_time=target, status_details={})
     return response
 
 

@@ -7,11 +7,12 @@ from urllib.parse import urlparse
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
-from ..core.events import API_VERSION
 from ..core.ids import random_token
 from ..core.lists import paginate
 from ..core.objects import apply, apply_metadata, deleted_stub, fetch, insert, new_object, save
 from ..core.params import LIST_SPEC, Bool, List, Meta, Str, need
+from ..core.version import API_VERSION
+from ..objects import webhook_endpoints
 
 UPDATE_SPEC = {
     "url": Str(),
@@ -89,7 +90,7 @@ def update_endpoint(ctx: Ctx, obj_id: str) -> dict:
     apply(endpoint, p, ("url", "enabled_events", "description"))
     apply_metadata(endpoint, p)
     if "disabled" in p:
-        endpoint["status"] = "disabled" if p["disabled"] else "enabled"
+        webhook_endpoints.transition(endpoint, "disabled" if p["disabled"] else "enabled")
     return save(ctx, endpoint)
 
 

@@ -1,7 +1,9 @@
-"""How a PaymentIntent attempt plays out: charge, 3-D Secure, or decline, per the test card.
+"""PaymentIntents: the constructor, the status transition, and how an attempt plays out.
 
-Server-side billing code charges customers with ``create_payment`` (no exception on a
-decline: read the returned intent's ``status`` and ``last_payment_error``).
+An attempt charges the card, asks for 3-D Secure, or declines, per the test card. Server-side
+billing code charges customers with ``create_payment`` (no exception on a decline: read the
+returned intent's ``status`` and ``last_payment_error``). Every status change goes through
+``transition``, which records the event Stripe sends for the new status.
 """
 
 from __future__ import annotations
@@ -12,10 +14,46 @@ from ..core.context import Ctx
 from ..core.currencies import check_currency, minimum_charge
 from ..core.errors import invalid, state_error
 from ..core.ids import client_secret
-from ..core.objects import apply, apply_metadata, fetch, insert, new_object, save
+from ..core.objects import apply, apply_metadata, check_move, fetch, insert, new_object, save
 from ..core.params import need
 from ..core.render import render
 from . import cards, charges, payment_methods, three_d_secure
+
+OPEN = ("requires_payment_method", "requires_confirmation", "requires_action")
+ALLOWED = {
+    **{
+        status: {*OPEN, "processing", "requires_capture", "succeeded", "canceled"} - {status}
+        for status in OPEN
+    },
+    "processing": {"requires_payment_method", "succeeded", "canceled"},
+    "requires_capture": {"succeeded", "canceled"},
+}
+EVENTS = {
+    # Reaching requires_payment_method again means an attempt failed.
+    "requires_payment_method": "payment_intent.payment_failed",
+    "requires_action": "payment_intent.requires_action",
+    "requires_capture": "payment_intent.amount_capturable_updated",
+    "succeeded": "payment_intent.succeeded",
+    "canceled": "payment_intent.canceled",
+}
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+
+
+def transition(ctx: Ctx, pi: dict, status: str, **changes: Any) -> dict:
+    """Move a PaymentIntent to ``status`` with ``changes``, save it and emit Stripe's event."""
+    check_move("PaymentIntent", ALLOWED, pi["status"], status)
+    pi.update(changes)
+    pi["status"] = status
+    save(ctx, pi)
+    if status in EVENTS:
+        ctx.emit(EVENTS[status], pi)
+    return pi
 
 
 def _off_session(value: Any) -> bool:
@@ -41,6 +79,9 @@ def new_intent(ctx: Ctx, p: dict) -> dict:
     if customer:
         fetch(ctx, "customer", customer, kind="customer", param="customer")
     pi = new_object(ctx, "pi", "payment_intent", customer=customer)
+    pm_id = None
+    if p.get("payment_method"):
+        pm_id = payment_methods.resolve(ctx, p["payment_method"])["id"]
     pi.update(
         {
             "amount": p["amount"],
@@ -70,7 +111,7 @@ def new_intent(ctx: Ctx, p: dict) -> dict:
             "metadata": {},
             "next_action": None,
             "on_behalf_of": None,
-            "payment_method": None,
+            "payment_method": pm_id,
             "payment_method_configuration_details": None,
             "payment_method_options": {
                 "card": {
@@ -89,15 +130,12 @@ def new_intent(ctx: Ctx, p: dict) -> dict:
             "source": None,
             "statement_descriptor": p.get("statement_descriptor"),
             "statement_descriptor_suffix": p.get("statement_descriptor_suffix"),
-            "status": "requires_payment_method",
+            "status": "requires_confirmation" if pm_id else "requires_payment_method",
             "transfer_data": None,
             "transfer_group": p.get("transfer_group"),
         }
     )
     apply_metadata(pi, p)
-    if p.get("payment_method"):
-        pi["payment_method"] = payment_methods.resolve(ctx, p["payment_method"])["id"]
-        pi["status"] = "requires_confirmation"
     insert(ctx, pi, customer=customer)
     ctx.emit("payment_intent.created", pi)
     return pi
@@ -124,10 +162,8 @@ def attempt(
     if needs_auth:
         if off_session or error_on_requires_action:
             return _decline(ctx, pi, pm, cards.AUTH_REQUIRED.__dict__)
-        pi["status"] = "requires_action"
-        pi["next_action"] = three_d_secure.next_action(ctx, pi, return_url)
-        save(ctx, pi)
-        ctx.emit("payment_intent.requires_action", pi)
+        action = three_d_secure.next_action(ctx, pi, return_url)
+        transition(ctx, pi, "requires_action", next_action=action)
         return None
     _succeed(ctx, pi, pm, None)
     return None
@@ -150,11 +186,7 @@ def _succeed(ctx: Ctx, pi: dict, pm: dict, three_ds: dict | None) -> None:
     """Charge the card and move the intent to succeeded (or requires_capture)."""
     manual = pi["capture_method"] == "manual"
     charge = charges.create_charge(ctx, pi, pm, capture=not manual, three_d_secure=three_ds)
-    pi["latest_charge"] = charge["id"]
-    if manual:
-        pi.update(status="requires_capture", amount_capturable=pi["amount"])
-    else:
-        pi.update(status="succeeded", amount_received=pi["amount"])
+    # The card is saved before the intent's own event, as Stripe orders them.
     if pi.get("setup_future_usage") and pi.get("customer"):
         if pm.get("customer") != pi["customer"]:
             payment_methods.attach(ctx, pm["id"], pi["customer"])
@@ -162,19 +194,25 @@ def _succeed(ctx: Ctx, pi: dict, pm: dict, three_ds: dict | None) -> None:
         if three_ds and pi["setup_future_usage"] == "off_session":
             pm["_setup_authenticated"] = True
             save(ctx, pm)
-    save(ctx, pi)
-    ctx.emit(
-        "payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded", pi
-    )
+    if manual:
+        transition(
+            ctx, pi, "requires_capture", latest_charge=charge["id"], amount_capturable=pi["amount"]
+        )
+    else:
+        transition(ctx, pi, "succeeded", latest_charge=charge["id"], amount_received=pi["amount"])
 
 
 def _decline(ctx: Ctx, pi: dict, pm: dict, decline: dict) -> dict:
     """Record a declined attempt: failed charge, requires_payment_method, payment_failed event."""
     charge = charges.create_charge(ctx, pi, pm, decline=decline)
-    pi.update(status="requires_payment_method", latest_charge=charge["id"], next_action=None)
-    pi["last_payment_error"] = payment_methods.last_error(pm, decline, charge=charge["id"])
-    save(ctx, pi)
-    ctx.emit("payment_intent.payment_failed", pi)
+    transition(
+        ctx,
+        pi,
+        "requires_payment_method",
+        latest_charge=charge["id"],
+        next_action=None,
+        last_payment_error=payment_methods.last_error(pm, decline, charge=charge["id"]),
+    )
     return decline
 
 
@@ -191,7 +229,7 @@ def _raise_decline(ctx: Ctx, pi: dict, decline: dict) -> None:
 
 def confirm(ctx: Ctx, pi: dict, p: dict) -> dict:
     """Confirm a PaymentIntent with the given confirm parameters; raise 402 on decline."""
-    if pi["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+    if pi["status"] not in OPEN:
         raise state_error(
             f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}."
         )
@@ -232,13 +270,14 @@ def after_authentication(ctx: Ctx, pi: dict, *, passed: bool) -> dict:
     if passed:
         _succeed(ctx, pi, pm, _three_d_secure_result())
         return pi
-    pi["status"] = "requires_payment_method"
-    pi["last_payment_error"] = three_d_secure.authentication_error(
-        pm, "payment_intent_authentication_failure"
+    return transition(
+        ctx,
+        pi,
+        "requires_payment_method",
+        last_payment_error=three_d_secure.authentication_error(
+            pm, "payment_intent_authentication_failure"
+        ),
     )
-    save(ctx, pi)
-    ctx.emit("payment_intent.payment_failed", pi)
-    return pi
 
 
 def create_payment(
@@ -267,3 +306,57 @@ def create_payment(
     if confirm and pi.get("payment_method"):
         attempt(ctx, pi, off_session=off_session, return_url=return_url)
     return pi
+
+
+def load(ctx: Ctx, obj_id: str) -> dict:
+    """Return a PaymentIntent or raise 404."""
+    return fetch(ctx, "payment_intent", obj_id, kind="payment_intent")
+
+
+def use_payment_method(ctx: Ctx, pi: dict, pm_id: str) -> str:
+    """Point an unconfirmed intent at a (possibly test-id) PaymentMethod; it awaits confirmation."""
+    resolved = payment_methods.resolve(ctx, pm_id)["id"]
+    transition(ctx, pi, "requires_confirmation", payment_method=resolved)
+    return resolved
+
+
+def capture(ctx: Ctx, pi: dict, amount: int | None) -> dict:
+    """Capture an authorised PaymentIntent, fully (``amount`` None) or partially."""
+    if pi["status"] != "requires_capture":
+        raise state_error(
+            "This PaymentIntent could not be captured because it has a status of "
+            f"{pi['status']}. Only a PaymentIntent with one of the following "
+            "statuses may be captured: requires_capture."
+        )
+    amount = pi["amount_capturable"] if amount is None else amount
+    if amount > pi["amount_capturable"]:
+        raise invalid(
+            "The amount to capture must be less than or equal to the amount capturable "
+            f"({pi['amount_capturable']}).",
+            "amount_to_capture",
+            "amount_too_large",
+        )
+    charge = fetch(ctx, "charge", pi["latest_charge"])
+    charges.capture_charge(ctx, charge, amount)
+    return transition(ctx, pi, "succeeded", amount_received=amount, amount_capturable=0)
+
+
+def cancel(ctx: Ctx, pi: dict, reason: str | None) -> dict:
+    """Cancel a PaymentIntent that has not succeeded; an authorisation is released."""
+    if pi["status"] not in CANCELABLE:
+        raise state_error(
+            f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. "
+            "Only a PaymentIntent with one of the following statuses may be canceled: "
+            f"{', '.join(CANCELABLE)}."
+        )
+    if pi["status"] == "requires_capture":
+        charges.release_authorisation(ctx, fetch(ctx, "charge", pi["latest_charge"]))
+    return transition(
+        ctx,
+        pi,
+        "canceled",
+        canceled_at=ctx.now(customer=pi.get("customer")),
+        cancellation_reason=reason,
+        amount_capturable=0,
+        next_action=None,
+    )

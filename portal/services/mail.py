@@ -19,7 +19,6 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -81,14 +80,10 @@ def queue_mail(*, to: str, subject: str, text: str, html: str | None = None,
                       "base64": base64.b64encode(content).decode("ascii")}
                      for name, mimetype, content in attachments],
         status="queued", attempts=0)
-    # A savepoint, so a concurrent queueing of the same key loses quietly and alone.
-    savepoint = db.session.begin_nested()
+    # Check-then-insert: should another transaction queue the same key meanwhile, the unique
+    # key fails this one's commit, and its retry (webhook processing retries on integrity
+    # errors) then finds the row. No savepoint: pysqlite would commit the caller's work early.
     db.session.add(row)
-    try:
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
-        return False
     return True
 
 
@@ -174,6 +169,8 @@ def _remember_queued(session: Session, _context) -> None:
 @event.listens_for(Session, "after_commit")
 def _deliver_after_commit(session: Session) -> None:
     """Deliver the rows this transaction queued, now that they are committed."""
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the rows wait for the outer commit
     ids = session.info.pop(PENDING_KEY, None)
     if ids:
         schedule_delivery(ids)
@@ -182,7 +179,7 @@ def _deliver_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_queued(session: Session) -> None:
     """Forget rows of a transaction that was rolled back: they were never written."""
-    if not session.in_transaction():
+    if not session.in_nested_transaction():
         session.info.pop(PENDING_KEY, None)
 
 

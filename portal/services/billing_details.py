@@ -46,10 +46,12 @@ def save_billing_details(account: Account, *, name: str, legal_name: str | None,
     """Save the account name here and legal name, billing email and address at Stripe."""
     customer_id = ensure_stripe_customer(account)
     cleaned = {key: (address.get(key) or "").strip() for key in ADDRESS_FIELDS}
+    # Without a billing email, Stripe keeps reaching the account's first member.
+    owner = account.users[0].email if account.users else ""
     try:
         customer = stripe_client().v1.customers.update(customer_id, params={
             "name": (legal_name or "").strip() or name.strip(),
-            "email": (billing_email or "").strip().lower(),
+            "email": (billing_email or "").strip().lower() or owner,
             "address": cleaned,
         })
     except InvalidRequestError as exc:

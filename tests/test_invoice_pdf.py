@@ -206,3 +206,29 @@ def test_link_callback_allows_only_the_template_and_static_folders(app):
                         "/etc/passwd", "file:///etc/passwd", "/static/../portal/config.py",
                         "../../etc/hosts", "//example.com/x.png"):
             assert link_callback(outside) == REFUSED, outside
+
+
+def test_renders_outside_a_request_as_an_rq_worker_does(app, stripe, make_user,
+                                                         deliver_webhooks):
+    from portal.services.pdf import render_invoice_pdf
+    from portal.services.statements import invoice_statement
+
+    from flask import has_request_context
+
+    invoice = bill(stripe, deliver_webhooks, make_user().account, [("Support", 900)])
+    db.session.commit()
+    rendered = {}
+
+    def worker() -> None:  # a new thread starts with no request context, as a worker does
+        with app.app_context():
+            rendered["request"] = has_request_context()
+            rendered["pdf"] = render_invoice_pdf(invoice_statement(
+                db.session.get(Invoice, invoice.id)))
+            db.session.remove()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    text = flat(pdf_pages(rendered["pdf"])[0])
+    assert rendered["request"] is False
+    assert invoice.number in text and "$9.00" in text

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, render_template
+from flask import current_app, has_request_context, render_template
 from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -156,6 +156,10 @@ def cache_folder() -> Path:
 
 def render_invoice_pdf(statement) -> bytes:
     """Render an invoice statement to PDF bytes (never cached)."""
+    if not has_request_context():
+        # An RQ worker (a receipt for a webhook) has no request: url_for needs one for paths.
+        with current_app.test_request_context("/"):
+            return render_invoice_pdf(statement)
     html = render_template(PDF_TEMPLATE, statement=statement, page_size=page_size())
     return html_to_pdf(html)
 

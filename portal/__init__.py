@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -13,9 +13,20 @@ from werkzeug.exceptions import HTTPException
 
 from portal import config as settings
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.template_filters import register_template_filters
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
+# What people read instead of Werkzeug's stock descriptions ("The requested URL was not found
+# on the server. If you entered the URL manually please check your spelling...").
+PLAIN_ERRORS = {
+    400: "We could not make sense of that request. Go back, check the form and send it again.",
+    403: "Your sign-in does not open this page. If you need it, ask an administrator "
+         "of your account.",
+    404: "There is nothing at this address. The link may be mistyped, or the page has moved.",
+    405: "This page cannot be used that way. Go back and use the page's own buttons and links.",
+    413: "That is more than this portal accepts in one go. Send something smaller.",
+}
 CSP_BASE = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
@@ -54,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_template_filters(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -162,7 +174,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the feature blueprints and the root redirect."""
+    """Mount the feature blueprints, the root redirect and the favicon."""
     from portal import admin, api, auth, billing, webhooks
 
     for module in (auth, billing, admin, api, webhooks):
@@ -177,6 +189,16 @@ def register_blueprints(app: Flask) -> None:
         return redirect(url_for("billing.dashboard"))
 
     app.add_url_rule("/", endpoint="index", view_func=index)
+
+    # Read once: browsers ask for it on every first visit, and no file handle stays open.
+    icon = (Path(app.static_folder) / "favicon.ico").read_bytes()
+
+    def favicon():
+        """Serve the icon browsers ask for at /favicon.ico, even on pages that link none."""
+        return Response(icon, mimetype="image/vnd.microsoft.icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    app.add_url_rule("/favicon.ico", endpoint="favicon", view_func=favicon)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -194,7 +216,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         code = error.code or 500
-        return render_error(code, error.description or "")
+        description = error.description or ""
+        if description == type(error).description:
+            # Werkzeug's wording speaks of servers and URLs; a view's own message is kept.
+            description = PLAIN_ERRORS.get(code, description)
+        return render_error(code, description)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
@@ -204,38 +230,17 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Expose money formatting and the Stripe mode to templates."""
-    from datetime import UTC, datetime
-
-    from portal.services.money import format_money, format_unit_amount
-    from portal.services.notices import failure_reason
+    """Expose the Stripe mode and the sign-out form to templates."""
+    from portal.auth.forms import LogoutForm
     from portal.services.stripe_client import payments_configured, stripe_mode
-    from portal.services.tax_ids import tax_id_label
-
-    app.add_template_filter(format_money, "money")
-    app.add_template_filter(tax_id_label, "tax_id_label")
-    app.add_template_filter(failure_reason, "failure_reason")
-
-    @app.template_filter("unix_date")
-    def unix_date(value: int | None) -> str:
-        """Format a Stripe unix timestamp as a date."""
-        return datetime.fromtimestamp(value, UTC).strftime("%d %b %Y") if value else ""
-
-    @app.template_filter("unit_price")
-    def unit_price(line: dict, currency: str) -> str:
-        """Format an invoice line's unit price (fractional minor units kept)."""
-        unit = line.get("unit_amount_decimal")
-        quantity = line.get("quantity")
-        if unit is None and quantity and line.get("amount", 0) % quantity == 0:
-            # One-off items carry no price: their amount over the quantity is the unit price.
-            unit = str(line["amount"] // quantity)
-        return format_unit_amount(unit, currency)
 
     @app.context_processor
     def portal_context():
         return {
             "stripe_mode": stripe_mode(app.config),
             "payments_ready": payments_configured(app.config),
+            # Built only for signed-in pages: the header's sign-out button needs its CSRF.
+            "logout_form": LogoutForm() if current_user.is_authenticated else None,
         }
 
 

@@ -16,9 +16,10 @@ from sqlalchemy import create_engine, inspect, text
 from portal import create_app
 from portal.config import normalise_database_url
 from portal.extensions import db, limiter
-from portal.models import Role, User
-from portal.services.accounts import create_staff_user, register_customer
-from tests.factories import DEFAULT_PASSWORD, csrf_from, free_port, skip_or_fail
+from portal.models import User
+from tests import factories
+from tests.factories import DEFAULT_PASSWORD
+from tests.helpers import csrf_from, free_port, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -87,17 +88,8 @@ def client(app):
 
 @pytest.fixture
 def make_user(app):
-    """Return a builder of users: make_user(role=Role.ADMIN, email=..., password=...)."""
-    counter = iter(range(1, 10_000))
-
-    def build(role: Role = Role.CUSTOMER, email: str | None = None,
-              password: str = DEFAULT_PASSWORD, account_name: str | None = None) -> User:
-        email = email or f"{role.value}{next(counter)}@example.com"
-        if role is Role.CUSTOMER:
-            return register_customer(email, password, account_name or f"Account of {email}")
-        return create_staff_user(email, password, role)
-
-    return build
+    """Return the user factory: make_user(role=Role.ADMIN, email=..., password=..., ...)."""
+    return factories.make_user
 
 
 @pytest.fixture
@@ -122,7 +114,7 @@ def outbox(app) -> Path:
 
 
 @pytest.fixture
-def stripe(app):
+def stripe_api(app):
     """Return the portal's StripeClient (the embedded sandbox), inside a request context."""
     from portal.services.stripe_client import stripe_client
 

@@ -22,30 +22,31 @@ def deliver_all(deliver_webhooks) -> int:
     return total
 
 
-def bill(stripe, deliver_webhooks, account: Account, lines: list[tuple[str, int]],
+def bill(stripe_api, deliver_webhooks, account: Account, lines: list[tuple[str, int]],
          currency: str = "usd", card: str | None = "pm_card_visa", pay: bool = True,
          tax_ids: tuple[tuple[str, str], ...] = (), name: str | None = None,
          address: dict | None = None) -> Invoice:
     """Invoice the account for `lines` (description, amount) at Stripe, pay it, mirror it."""
-    customer_id = billing_customer(stripe, account, card=card, tax_ids=tax_ids, name=name,
+    customer_id = billing_customer(stripe_api, account, card=card, tax_ids=tax_ids, name=name,
                                    address=address)
     for description, amount in lines:
-        stripe.v1.invoice_items.create(params={
+        stripe_api.v1.invoice_items.create(params={
             "customer": customer_id, "amount": amount, "currency": currency,
             "description": description})
-    invoice = stripe.v1.invoices.create(params={
+    invoice = stripe_api.v1.invoices.create(params={
         "customer": customer_id, "currency": currency, "auto_advance": False,
         "collection_method": "charge_automatically",
         "pending_invoice_items_behavior": "include"})
-    invoice = stripe.v1.invoices.finalize_invoice(invoice.id)
+    invoice = stripe_api.v1.invoices.finalize_invoice(invoice.id)
     if pay and invoice.status == "open":
-        stripe.v1.invoices.pay(invoice.id, options={"idempotency_key": f"test-pay-{invoice.id}"})
+        stripe_api.v1.invoices.pay(invoice.id,
+                                   options={"idempotency_key": f"test-pay-{invoice.id}"})
     deliver_all(deliver_webhooks)
     db.session.expire_all()
     return db.session.scalar(db.select(Invoice).where(Invoice.stripe_invoice_id == invoice.id))
 
 
-def billing_customer(stripe, account: Account, card: str | None = "pm_card_visa",
+def billing_customer(stripe_api, account: Account, card: str | None = "pm_card_visa",
                      tax_ids: tuple[tuple[str, str], ...] = (), name: str | None = None,
                      address: dict | None = None) -> str:
     """Give the account's Stripe customer a default card and billing details; return its id."""
@@ -56,12 +57,12 @@ def billing_customer(stripe, account: Account, card: str | None = "pm_card_visa"
     if address:
         updates["address"] = address
     if card:
-        method = stripe.v1.payment_methods.attach(card, params={"customer": customer_id})
+        method = stripe_api.v1.payment_methods.attach(card, params={"customer": customer_id})
         updates["invoice_settings"] = {"default_payment_method": method.id}
     if updates:
-        stripe.v1.customers.update(customer_id, params=updates)
+        stripe_api.v1.customers.update(customer_id, params=updates)
     for kind, value in tax_ids:
-        stripe.v1.customers.tax_ids.create(customer_id, params={"type": kind, "value": value})
+        stripe_api.v1.customers.tax_ids.create(customer_id, params={"type": kind, "value": value})
     return customer_id
 
 
@@ -95,7 +96,8 @@ class PersonClient(FlaskClient):
 
 def signed_in(app, user, password: str | None = None):
     """Return a new test client signed in as `user` (one client per person)."""
-    from tests.factories import DEFAULT_PASSWORD, csrf_from
+    from tests.factories import DEFAULT_PASSWORD
+    from tests.helpers import csrf_from
 
     client = PersonClient(app, app.response_class, use_cookies=True)
     token = csrf_from(client, "/auth/login")

@@ -8,7 +8,7 @@ from email.parser import BytesParser
 
 from portal.extensions import db
 from portal.models import Account, TaxId, User
-from tests.factories import csrf_from
+from tests.helpers import csrf_from
 from tests.invoice_support import bill, deliver_all, signed_in
 
 DETAILS = {"name": "Acme", "legal_name": "Acme Σύμβουλοι ΙΚΕ", "billing_email": "AP@acme.example",
@@ -21,14 +21,14 @@ def post(client, path: str, data: dict):
 
 
 def test_billing_details_go_to_stripe_the_mirror_and_later_invoices(
-        app, stripe, make_user, deliver_webhooks, outbox):
+        app, stripe_api, make_user, deliver_webhooks, outbox):
     user = make_user()
     client = signed_in(app, user)
     page = client.get("/billing/settings").get_data(as_text=True)
     assert '<option value="GR">Greece</option>' in page
     assert post(client, "/billing/settings/details", DETAILS).status_code == 303
     account = db.session.get(Account, user.account_id)
-    customer = stripe.v1.customers.retrieve(account.stripe_customer_id)
+    customer = stripe_api.v1.customers.retrieve(account.stripe_customer_id)
     assert (customer.name, customer.email) == ("Acme Σύμβουλοι ΙΚΕ", "ap@acme.example")
     assert (customer.address.city, customer.address.country) == ("Athens", "GR")
     db.session.expire_all()
@@ -43,10 +43,10 @@ def test_billing_details_go_to_stripe_the_mirror_and_later_invoices(
     deliver_all(deliver_webhooks)
     row = db.session.scalar(db.select(TaxId).where(TaxId.account_id == account.id))
     assert (row.type, row.value, row.country) == ("eu_vat", "EL123456789", "GR")
-    assert [t.value for t in stripe.v1.customers.tax_ids.list(
+    assert [t.value for t in stripe_api.v1.customers.tax_ids.list(
         account.stripe_customer_id).data] == ["EL123456789"]
 
-    invoice = bill(stripe, deliver_webhooks, account, [("Advice", 5000)], card="pm_card_visa")
+    invoice = bill(stripe_api, deliver_webhooks, account, [("Advice", 5000)], card="pm_card_visa")
     shown = client.get(f"/billing/invoices/{invoice.stripe_invoice_id}").get_data(as_text=True)
     assert "Acme Σύμβουλοι ΙΚΕ" in shown and "10558 Athens" in shown
     assert "EU VAT: EL123456789" in shown and "ap@acme.example" in shown
@@ -57,13 +57,13 @@ def test_billing_details_go_to_stripe_the_mirror_and_later_invoices(
     removed = post(client, "/billing/settings/tax-ids/remove", {"tax_id": row.stripe_tax_id})
     assert removed.status_code == 303
     assert db.session.scalar(db.select(TaxId)) is None
-    assert stripe.v1.customers.tax_ids.list(account.stripe_customer_id).data == []
+    assert stripe_api.v1.customers.tax_ids.list(account.stripe_customer_id).data == []
     # Finalized invoices keep the buyer they were issued to.
     again = client.get(f"/billing/invoices/{invoice.stripe_invoice_id}").get_data(as_text=True)
     assert "EU VAT: EL123456789" in again
 
 
-def test_badly_formed_tax_ids_and_details_get_a_clear_400(app, make_user, stripe):
+def test_badly_formed_tax_ids_and_details_get_a_clear_400(app, make_user, stripe_api):
     user = make_user()
     client = signed_in(app, user)
     for kind, value in (("gb_vat", "GB12"), ("us_ein", "12-34"), ("eu_vat", "XX123456789"),

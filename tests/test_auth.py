@@ -9,7 +9,8 @@ import pytest
 from portal.auth.views import safe_next_path
 from portal.extensions import db
 from portal.models import Account, Role, User
-from tests.factories import DEFAULT_PASSWORD, csrf_from
+from tests.factories import DEFAULT_PASSWORD
+from tests.helpers import csrf_from
 
 
 def register(client, email_address="new@example.com", password="a long password", **extra):
@@ -84,15 +85,49 @@ def test_login_with_wrong_password_is_refused(client, make_user):
 
 
 def test_disabled_user_cannot_sign_in(client, make_user):
-    user = make_user()
-    user.active = False
-    db.session.commit()
+    user = make_user(active=False)
     response = client.post(
         "/auth/login",
         data={"email": user.email, "password": DEFAULT_PASSWORD,
               "csrf_token": csrf_from(client, "/auth/login")},
     )
     assert response.status_code == 400
+
+
+def test_disabled_user_is_told_so_only_after_the_right_password(client, make_user):
+    from portal.auth.views import DISABLED_MESSAGE
+
+    user = make_user(active=False)
+    token = csrf_from(client, "/auth/login")
+    wrong = client.post("/auth/login", data={"email": user.email, "password": "wrong password!",
+                                             "csrf_token": token})
+    page = wrong.get_data(as_text=True)
+    assert wrong.status_code == 400
+    assert "Email or password is not right." in page and "disabled" not in page
+    right = client.post("/auth/login", data={"email": user.email, "password": DEFAULT_PASSWORD,
+                                             "csrf_token": token})
+    page = right.get_data(as_text=True)
+    assert right.status_code == 400
+    assert DISABLED_MESSAGE.replace("'", "&#39;") in page
+    assert "Email or password is not right." not in page
+    assert client.get("/billing/").status_code == 302
+    db.session.refresh(user)
+    assert user.last_login_at is None
+
+
+def test_registration_counts_as_the_first_sign_in(client, make_user, login):
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC)
+    assert register(client, "first@example.com").status_code == 302
+    user = db.session.scalar(db.select(User).where(User.email == "first@example.com"))
+    assert user.last_login_at is not None
+    assert before - timedelta(seconds=1) <= user.last_login_at <= datetime.now(UTC)
+    client.post("/auth/logout", data={"csrf_token": csrf_from(client, "/billing/")})
+    login(make_user(Role.ADMIN))
+    page = client.get(f"/admin/accounts/{user.account_id}").get_data(as_text=True)
+    row = re.search(r"<td>first@example.com</td>.*?</tr>", page, re.S).group(0)
+    assert "never" not in row and "UTC" in row
 
 
 def test_logout_needs_post_with_csrf(client, make_user, login):
@@ -227,7 +262,7 @@ def test_session_cookie_flags(client, make_user, login, app):
 def test_rate_limits_are_shared_through_redis_when_configured(app, client, make_user):
     import os
 
-    from tests.factories import skip_or_fail
+    from tests.helpers import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")
     if not url:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from portal.models import Role
-from tests.factories import csrf_from
+from tests.helpers import csrf_from
 
 GARBAGE = [
     {},

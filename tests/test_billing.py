@@ -9,36 +9,32 @@ from portal.extensions import db
 from portal.models import Account, Invoice, PaymentMethod, Subscription
 from portal.services.catalog_sync import sync_catalog
 from portal.services.checkout import CheckoutRefused, start_checkout
-from portal.services.customers import ensure_stripe_customer
 from portal.services.payment_methods import (
     PaymentMethodRefused,
     remove_card,
     set_default,
 )
 from portal.services.subscriptions import change_plan, proration_preview
-from tests.factories import csrf_from
+from tests.factories import make_subscription
+from tests.helpers import csrf_from, customer_with_card, price_id
 
 
 @pytest.fixture
-def catalog(app, stripe):
+def catalog(app, stripe_api):
     """Push the catalog to the sandbox."""
     sync_catalog()
 
 
 @pytest.fixture
-def subscribed(app, stripe, catalog, make_user, deliver_webhooks):
+def subscribed(app, stripe_api, catalog, make_user, deliver_webhooks):
     """Return a builder: a customer with a card and a live subscription on `lookup_key`."""
 
     def build(lookup_key: str = "pro_month", card: str = "pm_card_visa"):
         user = make_user()
-        account = user.account
-        customer_id = ensure_stripe_customer(account)
-        pm = stripe.v1.payment_methods.attach(card, params={"customer": customer_id})
-        stripe.v1.customers.update(customer_id, params={
-            "invoice_settings": {"default_payment_method": pm.id}})
-        price = stripe.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0]
-        stripe.v1.subscriptions.create(params={"customer": customer_id,
-                                               "items": [{"price": price.id}]})
+        customer_with_card(stripe_api, user.account, card)
+        stripe_api.v1.subscriptions.create(params={
+            "customer": user.account.stripe_customer_id,
+            "items": [{"price": price_id(stripe_api, lookup_key)}]})
         deliver_webhooks()
         db.session.expire_all()
         return user
@@ -46,21 +42,21 @@ def subscribed(app, stripe, catalog, make_user, deliver_webhooks):
     return build
 
 
-def test_checkout_starts_a_subscription_session(app, stripe, catalog, make_user):
+def test_checkout_starts_a_subscription_session(app, stripe_api, catalog, make_user):
     user = make_user()
     with app.test_request_context("/"):
         url = start_checkout(user.account, "starter_month", "http://portal.test/ok?s={CHECKOUT_SESSION_ID}",
                              "http://portal.test/cancel")
     assert "/_stripe/c/pay/" in url
     session_id = url.rsplit("/", 1)[-1].split("#")[0]
-    session = stripe.v1.checkout.sessions.retrieve(session_id)
+    session = stripe_api.v1.checkout.sessions.retrieve(session_id)
     assert session.mode == "subscription"
     assert session.client_reference_id == str(user.account_id)
     assert session.customer == db.session.get(Account, user.account_id).stripe_customer_id
     assert session.allow_promotion_codes is True
 
 
-def test_checkout_refuses_free_contact_and_unknown_plans(app, stripe, catalog, make_user):
+def test_checkout_refuses_free_contact_and_unknown_plans(app, stripe_api, catalog, make_user):
     account = make_user().account
     for key in ("free_month", "enterprise_month", "nonexistent"):
         with pytest.raises(CheckoutRefused):
@@ -84,21 +80,20 @@ def test_customer_with_a_subscription_cannot_checkout_again(subscribed):
         start_checkout(user.account, "starter_month", "http://x/ok", "http://x/cancel")
 
 
-def test_preview_equals_the_invoice_the_change_bills(app, stripe, subscribed, deliver_webhooks):
+def test_preview_equals_the_invoice_the_change_bills(app, stripe_api, subscribed, deliver_webhooks):
     user = subscribed("pro_month")
     with app.test_request_context("/"):
         preview = proration_preview(user.account, "pro_year")
         assert preview.amount_due > 0 and any(line["proration"] for line in preview.lines)
         subscription = change_plan(user.account, "pro_year", preview.proration_date)
-    invoice = stripe.v1.invoices.retrieve(subscription.latest_invoice_id)
+    invoice = stripe_api.v1.invoices.retrieve(subscription.latest_invoice_id)
     assert invoice.amount_due == preview.amount_due
     assert sorted(line.amount for line in invoice.lines.data) == sorted(
         line["amount"] for line in preview.lines)
     deliver_webhooks()
     db.session.expire_all()
     row = db.session.scalar(db.select(Subscription))
-    assert row.stripe_price_id == stripe.v1.prices.list(
-        params={"lookup_keys": ["pro_year"]}).data[0].id
+    assert row.stripe_price_id == price_id(stripe_api, "pro_year")
 
 
 def test_stale_preview_is_refused(app, subscribed):
@@ -109,7 +104,7 @@ def test_stale_preview_is_refused(app, subscribed):
         change_plan(user.account, "pro_year", 1_000_000_000)
 
 
-def test_cancel_and_resume_through_the_dashboard(app, client, stripe, subscribed, login):
+def test_cancel_and_resume_through_the_dashboard(app, client, stripe_api, subscribed, login):
     user = subscribed("starter_month")
     login(user)
     token = csrf_from(client, "/billing/")
@@ -117,7 +112,7 @@ def test_cancel_and_resume_through_the_dashboard(app, client, stripe, subscribed
         "csrf_token": token, "feedback": "unused", "comment": "Quiet season"})
     assert response.status_code == 303
     row = db.session.scalar(db.select(Subscription))
-    remote = stripe.v1.subscriptions.retrieve(row.stripe_subscription_id)
+    remote = stripe_api.v1.subscriptions.retrieve(row.stripe_subscription_id)
     assert remote.cancel_at_period_end and remote.cancellation_details.comment == "Quiet season"
     assert row.cancel_at_period_end and row.cancellation_feedback == "unused"
     page = client.get("/billing/").get_data(as_text=True)
@@ -130,6 +125,37 @@ def test_cancel_and_resume_through_the_dashboard(app, client, stripe, subscribed
     assert bad.status_code == 303
 
 
+def test_cancel_asks_for_confirmation_saying_when_access_ends(client, make_user, login):
+    from datetime import UTC, datetime
+
+    user = make_user()
+    ends = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+    subscription = make_subscription(user.account, current_period_end=ends)
+    login(user)
+    dashboard = client.get("/billing/").get_data(as_text=True)
+    assert 'href="/billing/subscription/cancel"' in dashboard
+    assert "Cancel at period end" not in dashboard  # nothing is cancelled from the dashboard
+    response = client.get("/billing/subscription/cancel")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<strong data-access-ends>31 Jan 2026</strong>" in page
+    assert "you will not be charged again" in page and "Free plan" in page
+    assert "resume" in page and "Keep my subscription" in page
+    form = re.search(r'<form method="post" action="/billing/subscription/cancel">.*?</form>',
+                     page, re.S).group(0)
+    assert 'name="csrf_token"' in form and "Cancel at period end" in form
+    assert 'name="feedback"' in form and 'name="comment"' in form
+
+    subscription.status = "trialing"
+    db.session.commit()
+    assert "the end of your trial" in client.get("/billing/subscription/cancel").get_data(
+        as_text=True)
+    subscription.cancel_at_period_end = True
+    db.session.commit()
+    again = client.get("/billing/subscription/cancel")
+    assert again.status_code == 302 and again.headers["Location"] == "/billing/"
+
+
 def test_dashboard_shows_plan_next_invoice_and_invoices(client, subscribed, login):
     login(subscribed("pro_month"))
     page = client.get("/billing/").get_data(as_text=True)
@@ -138,24 +164,24 @@ def test_dashboard_shows_plan_next_invoice_and_invoices(client, subscribed, logi
     assert 'id="invoices"' in page and "paid" in page
 
 
-def test_last_card_stays_while_subscribed_and_default_moves(app, stripe, subscribed,
+def test_last_card_stays_while_subscribed_and_default_moves(app, stripe_api, subscribed,
                                                             deliver_webhooks):
     user = subscribed("starter_month")
     account = db.session.get(Account, user.account_id)
     only = db.session.scalar(db.select(PaymentMethod))
     with pytest.raises(PaymentMethodRefused, match="only card"):
         remove_card(account, only.stripe_payment_method_id)
-    second = stripe.v1.payment_methods.attach("pm_card_mastercard",
+    second = stripe_api.v1.payment_methods.attach("pm_card_mastercard",
                                               params={"customer": account.stripe_customer_id})
     deliver_webhooks()
     set_default(account, second.id)
-    remote = stripe.v1.customers.retrieve(account.stripe_customer_id)
+    remote = stripe_api.v1.customers.retrieve(account.stripe_customer_id)
     assert remote.invoice_settings.default_payment_method == second.id
     subscription = db.session.scalar(db.select(Subscription))
-    assert stripe.v1.subscriptions.retrieve(
+    assert stripe_api.v1.subscriptions.retrieve(
         subscription.stripe_subscription_id).default_payment_method == second.id
     remove_card(account, second.id)
-    assert stripe.v1.customers.retrieve(
+    assert stripe_api.v1.customers.retrieve(
         account.stripe_customer_id).invoice_settings.default_payment_method == \
         only.stripe_payment_method_id
     assert [card.stripe_payment_method_id for card in db.session.scalars(
@@ -178,7 +204,7 @@ def test_urls_naming_another_accounts_objects_are_refused(client, subscribed, ma
         card.stripe_payment_method_id
 
 
-def test_past_due_banner_and_pay_now(app, client, stripe, subscribed, login, deliver_webhooks):
+def test_past_due_banner_and_pay_now(app, client, stripe_api, subscribed, login, deliver_webhooks):
     user = subscribed("starter_month", card="pm_card_chargeCustomerFail")
     subscription = db.session.scalar(db.select(Subscription))
     assert subscription.status == "incomplete"
@@ -186,7 +212,7 @@ def test_past_due_banner_and_pay_now(app, client, stripe, subscribed, login, del
     page = client.get("/billing/").get_data(as_text=True)
     assert "waiting for its first payment" in page and "Pay now" in page
     account = db.session.get(Account, user.account_id)
-    good = stripe.v1.payment_methods.attach("pm_card_visa",
+    good = stripe_api.v1.payment_methods.attach("pm_card_visa",
                                             params={"customer": account.stripe_customer_id})
     deliver_webhooks()
     set_default(account, good.id)
@@ -202,7 +228,7 @@ def test_past_due_banner_and_pay_now(app, client, stripe, subscribed, login, del
 
 
 def test_pay_now_with_a_card_needing_authentication_hands_over_to_stripe_js(
-        app, client, stripe, subscribed, login):
+        app, client, stripe_api, subscribed, login):
     user = subscribed("starter_month", card="pm_card_authenticationRequired")
     login(user)
     invoice = db.session.scalar(db.select(Invoice).where(Invoice.status == "open"))

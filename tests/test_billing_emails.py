@@ -17,7 +17,7 @@ from portal.services import sync
 from portal.services.catalog_sync import sync_catalog
 from portal.services.payment_methods import set_default
 from portal.services.webhooks import retry_failed_events
-from tests.factories import csrf_from
+from tests.helpers import csrf_from
 from tests.invoice_support import bill, deliver_all, signed_in
 from tests.test_webhooks import post_event
 
@@ -40,27 +40,27 @@ def parts(message) -> tuple[str, str]:
             message.get_body(("html",)).get_content())
 
 
-def clock_customer(stripe, account: Account, clock_id: str, card: str = "pm_card_visa") -> str:
+def clock_customer(stripe_api, account: Account, clock_id: str, card: str = "pm_card_visa") -> str:
     """Make the account's Stripe customer on a test clock, with a default card."""
-    customer = stripe.v1.customers.create(params={
+    customer = stripe_api.v1.customers.create(params={
         "test_clock": clock_id, "email": account.users[0].email,
         "metadata": {"account_id": str(account.id)}})
     sync.customer(customer)  # as ensure_stripe_customer does for the customers it creates
     db.session.commit()
-    method = stripe.v1.payment_methods.attach(card, params={"customer": customer.id})
-    stripe.v1.customers.update(customer.id, params={
+    method = stripe_api.v1.payment_methods.attach(card, params={"customer": customer.id})
+    stripe_api.v1.customers.update(customer.id, params={
         "invoice_settings": {"default_payment_method": method.id}})
     return customer.id
 
 
-def price_id(stripe, lookup_key: str) -> str:
-    return stripe.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0].id
+def price_id(stripe_api, lookup_key: str) -> str:
+    return stripe_api.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0].id
 
 
 def test_receipt_is_sent_once_with_the_pdf_even_when_invoice_paid_comes_twice(
-        app, client, stripe, make_user, deliver_webhooks, outbox):
+        app, client, stripe_api, make_user, deliver_webhooks, outbox):
     user = make_user()
-    invoice = bill(stripe, deliver_webhooks, user.account, [("Consulting", 25000)])
+    invoice = bill(stripe_api, deliver_webhooks, user.account, [("Consulting", 25000)])
     receipts = mails(outbox, "Receipt for invoice")
     assert len(receipts) == 1
     receipt = receipts[0]
@@ -90,27 +90,28 @@ def test_receipt_is_sent_once_with_the_pdf_even_when_invoice_paid_comes_twice(
 
 
 def test_failed_renewal_mails_and_shows_the_retry_date_then_another_card_pays(
-        app, stripe, make_user, deliver_webhooks, outbox):
+        app, stripe_api, make_user, deliver_webhooks, outbox):
     sync_catalog()
     user = make_user()
     account = user.account
-    clock = stripe.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
-    customer_id = clock_customer(stripe, account, clock.id)
-    subscription = stripe.v1.subscriptions.create(params={
-        "customer": customer_id, "items": [{"price": price_id(stripe, "starter_month")}]})
-    failing = stripe.v1.payment_methods.attach("pm_card_chargeCustomerFail",
+    clock = stripe_api.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
+    customer_id = clock_customer(stripe_api, account, clock.id)
+    subscription = stripe_api.v1.subscriptions.create(params={
+        "customer": customer_id, "items": [{"price": price_id(stripe_api, "starter_month")}]})
+    failing = stripe_api.v1.payment_methods.attach("pm_card_chargeCustomerFail",
                                                params={"customer": customer_id})
-    stripe.v1.customers.update(customer_id, params={
+    stripe_api.v1.customers.update(customer_id, params={
         "invoice_settings": {"default_payment_method": failing.id}})
     period_end = subscription["items"].data[0].current_period_end
-    stripe.v1.test_helpers.test_clocks.advance(clock.id, params={
+    stripe_api.v1.test_helpers.test_clocks.advance(clock.id, params={
         "frozen_time": period_end + 2 * 3600})
     deliver_all(deliver_webhooks)
     db.session.expire_all()
 
-    renewal = stripe.v1.invoices.list(params={"customer": customer_id, "status": "open"}).data[0]
+    renewal = stripe_api.v1.invoices.list(
+        params={"customer": customer_id, "status": "open"}).data[0]
     assert renewal.attempt_count == 1 and renewal.next_payment_attempt
-    retry_day = time.strftime("%d %B %Y", time.gmtime(renewal.next_payment_attempt))
+    retry_day = time.strftime("%d %b %Y", time.gmtime(renewal.next_payment_attempt))
     notices = mails(outbox, "Payment failed")
     assert len(notices) == 1
     text, html = parts(notices[0])
@@ -125,7 +126,7 @@ def test_failed_renewal_mails_and_shows_the_retry_date_then_another_card_pays(
     assert f"We will try again on {banner_day}" in dashboard and "Pay now" in dashboard
     assert "payment-failed-banner" in customer.get("/billing/invoices").get_data(as_text=True)
 
-    good = stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer_id})
+    good = stripe_api.v1.payment_methods.attach("pm_card_visa", params={"customer": customer_id})
     deliver_all(deliver_webhooks)
     with app.test_request_context("/"):
         set_default(db.session.get(Account, account.id), good.id)
@@ -142,47 +143,47 @@ def test_failed_renewal_mails_and_shows_the_retry_date_then_another_card_pays(
 
 
 def test_trial_reminder_three_days_before_the_end_unless_turned_off(
-        app, stripe, make_user, deliver_webhooks, outbox):
+        app, stripe_api, make_user, deliver_webhooks, outbox):
     sync_catalog()
-    clock = stripe.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
+    clock = stripe_api.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
     keen, quiet = make_user(), make_user()
     quiet.account.reminder_emails = False
     db.session.commit()
     trial_ends = {}
     for user in (keen, quiet):
-        customer_id = clock_customer(stripe, user.account, clock.id)
-        subscription = stripe.v1.subscriptions.create(params={
-            "customer": customer_id, "items": [{"price": price_id(stripe, "starter_month")}],
+        customer_id = clock_customer(stripe_api, user.account, clock.id)
+        subscription = stripe_api.v1.subscriptions.create(params={
+            "customer": customer_id, "items": [{"price": price_id(stripe_api, "starter_month")}],
             "trial_period_days": 14})
         trial_ends[user.email] = subscription.trial_end
-    stripe.v1.test_helpers.test_clocks.advance(clock.id, params={
+    stripe_api.v1.test_helpers.test_clocks.advance(clock.id, params={
         "frozen_time": clock.frozen_time + 11 * DAY + 60})
     deliver_all(deliver_webhooks)
     reminders = mails(outbox, "Your trial ends soon")
     assert [m["To"] for m in reminders] == [keen.email]
     text, html = parts(reminders[0])
-    ends = time.strftime("%d %B %Y", time.gmtime(trial_ends[keen.email]))
+    ends = time.strftime("%d %b %Y", time.gmtime(trial_ends[keen.email]))
     assert f"ends on {ends}" in text and ends in html and "$19.00 per month" in text
 
 
 def test_yearly_renewal_reminder_from_invoice_upcoming_but_not_for_monthly(
-        app, stripe, make_user, deliver_webhooks, outbox):
+        app, stripe_api, make_user, deliver_webhooks, outbox):
     sync_catalog()
     yearly_user, monthly_user = make_user(), make_user()
-    yearly_clock = stripe.v1.test_helpers.test_clocks.create(
+    yearly_clock = stripe_api.v1.test_helpers.test_clocks.create(
         params={"frozen_time": int(time.time())})
-    yearly = stripe.v1.subscriptions.create(params={
-        "customer": clock_customer(stripe, yearly_user.account, yearly_clock.id),
-        "items": [{"price": price_id(stripe, "pro_year")}]})
-    monthly_clock = stripe.v1.test_helpers.test_clocks.create(
+    yearly = stripe_api.v1.subscriptions.create(params={
+        "customer": clock_customer(stripe_api, yearly_user.account, yearly_clock.id),
+        "items": [{"price": price_id(stripe_api, "pro_year")}]})
+    monthly_clock = stripe_api.v1.test_helpers.test_clocks.create(
         params={"frozen_time": int(time.time())})
-    stripe.v1.subscriptions.create(params={
-        "customer": clock_customer(stripe, monthly_user.account, monthly_clock.id),
-        "items": [{"price": price_id(stripe, "pro_month")}]})
+    stripe_api.v1.subscriptions.create(params={
+        "customer": clock_customer(stripe_api, monthly_user.account, monthly_clock.id),
+        "items": [{"price": price_id(stripe_api, "pro_month")}]})
     renews_at = yearly["items"].data[0].current_period_end
-    stripe.v1.test_helpers.test_clocks.advance(yearly_clock.id, params={
+    stripe_api.v1.test_helpers.test_clocks.advance(yearly_clock.id, params={
         "frozen_time": renews_at - 6 * DAY})
-    stripe.v1.test_helpers.test_clocks.advance(monthly_clock.id, params={
+    stripe_api.v1.test_helpers.test_clocks.advance(monthly_clock.id, params={
         "frozen_time": monthly_clock.frozen_time + 24 * DAY})
     deliver_all(deliver_webhooks)
     upcoming = db.session.scalar(db.select(db.func.count(WebhookEvent.id)).where(
@@ -191,17 +192,17 @@ def test_yearly_renewal_reminder_from_invoice_upcoming_but_not_for_monthly(
     reminders = mails(outbox, "renews soon")
     assert [m["To"] for m in reminders] == [yearly_user.email]
     text, _html = parts(reminders[0])
-    assert time.strftime("%d %B %Y", time.gmtime(renews_at)) in text and "$490.00" in text
+    assert time.strftime("%d %b %Y", time.gmtime(renews_at)) in text and "$490.00" in text
 
 
-def test_cancellation_notice(app, stripe, make_user, deliver_webhooks, outbox):
+def test_cancellation_notice(app, stripe_api, make_user, deliver_webhooks, outbox):
     sync_catalog()
     user = make_user()
-    clock = stripe.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
-    subscription = stripe.v1.subscriptions.create(params={
-        "customer": clock_customer(stripe, user.account, clock.id),
-        "items": [{"price": price_id(stripe, "pro_month")}]})
-    stripe.v1.subscriptions.cancel(subscription.id)
+    clock = stripe_api.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
+    subscription = stripe_api.v1.subscriptions.create(params={
+        "customer": clock_customer(stripe_api, user.account, clock.id),
+        "items": [{"price": price_id(stripe_api, "pro_month")}]})
+    stripe_api.v1.subscriptions.cancel(subscription.id)
     deliver_all(deliver_webhooks)
     notices = mails(outbox, "has been canceled")
     assert len(notices) == 1 and notices[0]["To"] == user.email

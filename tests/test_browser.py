@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import sign_in
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -158,3 +158,29 @@ def test_pay_now_finishes_3d_secure_for_an_upgrade_the_bank_held(portal, page, a
     assert [invoice.status for invoice in invoices] == ["paid", "paid"]
     subscription = api.v1.subscriptions.list(params={"customer": customer.id}).data[0]
     assert subscription.status == "active"
+
+
+def test_card_errors_are_shown_once(portal, page):
+    base = portal["url"]
+    register(page, base, "typo@example.com")
+    page.goto(f"{base}/billing/payment-methods")
+    frame = page.frame_locator("#payment-element iframe")
+    portal_errors = page.locator("#card-errors")
+    submit = page.get_by_role("button", name="Save card")
+
+    # A mistyped number: the Payment Element says so beside the field, and only there.
+    frame.get_by_label("Card number").fill("4242 4242 4242 4241")
+    frame.get_by_label(re.compile("Expir")).fill("12 / 34")
+    frame.get_by_label("Security code").fill("123")
+    frame.get_by_text("Your card number is invalid.").wait_for()
+    submit.click()
+    page.wait_for_function("!document.getElementById('card-submit').disabled")
+    assert frame.get_by_text("Your card number is invalid.").count() == 1
+    assert portal_errors.inner_text() == ""
+
+    # A decline comes from the bank, which the Element does not show: the page says it once.
+    frame.get_by_label("Card number").fill("4000 0000 0000 9995")
+    submit.click()
+    page.get_by_text("Your card has insufficient funds.").wait_for(timeout=15_000)
+    assert portal_errors.inner_text() == "Your card has insufficient funds."
+    assert frame.get_by_text("insufficient funds").count() == 0

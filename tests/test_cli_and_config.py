@@ -96,12 +96,12 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-def test_register_webhook_prints_the_signing_secret(app, stripe):
+def test_register_webhook_prints_the_signing_secret(app, stripe_api):
     result = app.test_cli_runner().invoke(
         args=["billing", "register-webhook", "https://portal.example/webhooks/stripe"])
     assert result.exit_code == 0, result.output
     secret = result.output.split("STRIPE_WEBHOOK_SECRET=")[1].strip()
     endpoint_id = result.output.split()[1]
-    endpoint = stripe.v1.webhook_endpoints.retrieve(endpoint_id)
+    endpoint = stripe_api.v1.webhook_endpoints.retrieve(endpoint_id)
     assert secret.startswith("whsec_") and endpoint.url == "https://portal.example/webhooks/stripe"
     assert "invoice.paid" in endpoint.enabled_events

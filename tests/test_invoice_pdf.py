@@ -30,10 +30,10 @@ def pdf_of(client, invoice: Invoice, **headers):
     ("kwd", [("Hosting", 1250), ("Bandwidth", 3)], ["KWD1.250", "KWD0.003"], "KWD1.253"),
 ])
 def test_pdf_shows_number_buyer_lines_and_money_in_the_currency(
-        app, client, stripe, make_user, login, deliver_webhooks, currency, lines, amounts,
+        app, client, stripe_api, make_user, login, deliver_webhooks, currency, lines, amounts,
         total):
     user = make_user()
-    invoice = bill(stripe, deliver_webhooks, user.account, lines, currency=currency,
+    invoice = bill(stripe_api, deliver_webhooks, user.account, lines, currency=currency,
                    name="Ακμή Ελλάς · Привет Мир · Zoë Ørsted", address=BERLIN,
                    tax_ids=(("eu_vat", "DE123456789"),))
     assert invoice.status == "paid"
@@ -73,10 +73,10 @@ def test_fonts_are_embedded_and_cover_greek_cyrillic_and_currency_signs(app):
 
 
 def test_a_120_line_invoice_runs_over_3_pages_with_the_header_repeated(
-        app, client, stripe, make_user, login, deliver_webhooks):
+        app, client, stripe_api, make_user, login, deliver_webhooks):
     user = make_user()
     lines = [(f"Service item number {n:03d}", 1000 + n) for n in range(1, 121)]
-    invoice = bill(stripe, deliver_webhooks, user.account, lines)
+    invoice = bill(stripe_api, deliver_webhooks, user.account, lines)
     assert len(invoice.lines) == 120  # the webhook fetched the lines past the first page
     login(user)
     pages = pdf_pages(pdf_of(client, invoice).data)
@@ -91,13 +91,13 @@ def test_a_120_line_invoice_runs_over_3_pages_with_the_header_repeated(
         assert f"${amount / 100:,.2f}" in everything
 
 
-def test_letter_paper_when_configured(app, client, stripe, make_user, login, deliver_webhooks):
+def test_letter_paper_when_configured(app, client, stripe_api, make_user, login, deliver_webhooks):
     import io
 
     from pypdf import PdfReader
 
     user = make_user()
-    invoice = bill(stripe, deliver_webhooks, user.account, [("Support", 900)])
+    invoice = bill(stripe_api, deliver_webhooks, user.account, [("Support", 900)])
     login(user)
     a4 = PdfReader(io.BytesIO(pdf_of(client, invoice).data)).pages[0].mediabox
     app.config["PDF_PAGE_SIZE"] = "Letter"
@@ -107,9 +107,9 @@ def test_letter_paper_when_configured(app, client, stripe, make_user, login, del
 
 
 def test_cached_once_answered_304_and_a_refund_makes_a_new_version(
-        app, client, stripe, make_user, login, deliver_webhooks):
+        app, client, stripe_api, make_user, login, deliver_webhooks):
     user = make_user()
-    invoice = bill(stripe, deliver_webhooks, user.account, [("Annual plan", 49000)])
+    invoice = bill(stripe_api, deliver_webhooks, user.account, [("Annual plan", 49000)])
     login(user)
     cache = Path(app.config["PDF_CACHE_DIR"])
     first = pdf_of(client, invoice)
@@ -124,7 +124,7 @@ def test_cached_once_answered_304_and_a_refund_makes_a_new_version(
 
     charge = db.session.scalar(db.select(Charge).where(
         Charge.stripe_invoice_id == invoice.stripe_invoice_id))
-    stripe.v1.refunds.create(params={"charge": charge.stripe_charge_id, "amount": 10000},
+    stripe_api.v1.refunds.create(params={"charge": charge.stripe_charge_id, "amount": 10000},
                              options={"idempotency_key": f"test-refund-{charge.id}"})
     deliver_all(deliver_webhooks)
     after = pdf_of(client, invoice, **{"If-None-Match": etag})
@@ -134,15 +134,15 @@ def test_cached_once_answered_304_and_a_refund_makes_a_new_version(
     assert len(list(cache.glob(f"{invoice.stripe_invoice_id}-*.pdf"))) == 2
 
 
-def test_a_draft_is_never_cached(app, client, stripe, make_user, login, deliver_webhooks):
+def test_a_draft_is_never_cached(app, client, stripe_api, make_user, login, deliver_webhooks):
     customer = make_user()
     account = customer.account
     from portal.services.customers import ensure_stripe_customer
 
     customer_id = ensure_stripe_customer(account)
-    stripe.v1.invoice_items.create(params={"customer": customer_id, "amount": 700,
+    stripe_api.v1.invoice_items.create(params={"customer": customer_id, "amount": 700,
                                            "currency": "usd", "description": "Draft work"})
-    draft = stripe.v1.invoices.create(params={"customer": customer_id, "auto_advance": False,
+    draft = stripe_api.v1.invoices.create(params={"customer": customer_id, "auto_advance": False,
                                               "pending_invoice_items_behavior": "include"})
     deliver_all(deliver_webhooks)
     assert signed_in(app, customer).get(f"/billing/invoices/{draft.id}/pdf").status_code == 404
@@ -182,10 +182,10 @@ def image_server():
 
 
 def test_a_remote_image_in_a_customers_name_is_never_fetched(
-        app, client, stripe, make_user, login, deliver_webhooks, image_server):
+        app, client, stripe_api, make_user, login, deliver_webhooks, image_server):
     name = f'Evil <img src="{image_server}/name.png"> Corp'
     user = make_user()
-    invoice = bill(stripe, deliver_webhooks, user.account, [("Support", 900)], name=name)
+    invoice = bill(stripe_api, deliver_webhooks, user.account, [("Support", 900)], name=name)
     login(user)
     response = pdf_of(client, invoice)
     assert response.status_code == 200
@@ -208,14 +208,14 @@ def test_link_callback_allows_only_the_template_and_static_folders(app):
             assert link_callback(outside) == REFUSED, outside
 
 
-def test_renders_outside_a_request_as_an_rq_worker_does(app, stripe, make_user,
+def test_renders_outside_a_request_as_an_rq_worker_does(app, stripe_api, make_user,
                                                          deliver_webhooks):
+    from flask import has_request_context
+
     from portal.services.pdf import render_invoice_pdf
     from portal.services.statements import invoice_statement
 
-    from flask import has_request_context
-
-    invoice = bill(stripe, deliver_webhooks, make_user().account, [("Support", 900)])
+    invoice = bill(stripe_api, deliver_webhooks, make_user().account, [("Support", 900)])
     db.session.commit()
     rendered = {}
 

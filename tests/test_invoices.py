@@ -131,28 +131,28 @@ def test_the_list_costs_the_same_statements_for_3_or_300_invoices(app, make_user
 
 
 def test_invoice_page_shows_seller_buyer_lines_taxes_credit_payments_and_refunds(
-        app, stripe, make_user, deliver_webhooks):
+        app, stripe_api, make_user, deliver_webhooks):
     app.config.update(SELLER_LEGAL_NAME="Seller GmbH", SELLER_TAX_ID="DE999999999",
                       SELLER_ADDRESS="Seestr. 9\n20095 Hamburg", SELLER_CONTACT="ar@seller.test")
     user = make_user()
     account = user.account
     customer_id = billing_customer(
-        stripe, account, name="Kunde AG", tax_ids=(("eu_vat", "DE111111111"),),
+        stripe_api, account, name="Kunde AG", tax_ids=(("eu_vat", "DE111111111"),),
         address={"line1": "Weg 2", "city": "Köln", "postal_code": "50667", "country": "DE"})
-    stripe.v1.customers.update(customer_id, params={"balance": -500})  # credit of $5.00
-    rate = stripe.v1.tax_rates.create(params={
+    stripe_api.v1.customers.update(customer_id, params={"balance": -500})  # credit of $5.00
+    rate = stripe_api.v1.tax_rates.create(params={
         "display_name": "VAT", "percentage": 19, "inclusive": False, "country": "DE"})
-    stripe.v1.invoice_items.create(params={
+    stripe_api.v1.invoice_items.create(params={
         "customer": customer_id, "amount": 10000, "currency": "usd",
         "description": "Consulting", "tax_rates": [rate.id]})
-    draft = stripe.v1.invoices.create(params={
+    draft = stripe_api.v1.invoices.create(params={
         "customer": customer_id, "auto_advance": False,
         "pending_invoice_items_behavior": "include"})
-    final = stripe.v1.invoices.finalize_invoice(draft.id)
-    stripe.v1.invoices.pay(final.id, options={"idempotency_key": f"t-pay-{final.id}"})
+    final = stripe_api.v1.invoices.finalize_invoice(draft.id)
+    stripe_api.v1.invoices.pay(final.id, options={"idempotency_key": f"t-pay-{final.id}"})
     deliver_all(deliver_webhooks)
     charge = db.session.scalar(db.select(Charge).where(Charge.stripe_invoice_id == final.id))
-    stripe.v1.refunds.create(params={"charge": charge.stripe_charge_id, "amount": 2000})
+    stripe_api.v1.refunds.create(params={"charge": charge.stripe_charge_id, "amount": 2000})
     deliver_all(deliver_webhooks)
     client = signed_in(app, user)
     page = client.get(f"/billing/invoices/{final.id}").get_data(as_text=True)
@@ -167,10 +167,10 @@ def test_invoice_page_shows_seller_buyer_lines_taxes_credit_payments_and_refunds
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.AUDITOR])
-def test_only_the_account_and_staff_see_an_invoice(app, stripe, make_user, deliver_webhooks,
+def test_only_the_account_and_staff_see_an_invoice(app, stripe_api, make_user, deliver_webhooks,
                                                    role):
     owner = make_user()
-    invoice = bill(stripe, deliver_webhooks, owner.account, [("Support", 900)])
+    invoice = bill(stripe_api, deliver_webhooks, owner.account, [("Support", 900)])
     outsider = signed_in(app, make_user())
     for suffix in ("", "/pdf"):
         url = f"/billing/invoices/{invoice.stripe_invoice_id}{suffix}"
@@ -182,11 +182,11 @@ def test_only_the_account_and_staff_see_an_invoice(app, stripe, make_user, deliv
         as_text=True)
 
 
-def test_paid_from_credit_is_labelled(app, stripe, make_user, deliver_webhooks):
+def test_paid_from_credit_is_labelled(app, stripe_api, make_user, deliver_webhooks):
     user = make_user()
     customer_id = ensure_stripe_customer(user.account)
-    stripe.v1.customers.update(customer_id, params={"balance": -5000})
-    invoice = bill(stripe, deliver_webhooks, user.account, [("Small add-on", 1500)],
+    stripe_api.v1.customers.update(customer_id, params={"balance": -5000})
+    invoice = bill(stripe_api, deliver_webhooks, user.account, [("Small add-on", 1500)],
                    pay=False)
     assert invoice.status == "paid" and invoice.amount_paid == 0
     listing = signed_in(app, user).get("/billing/invoices").get_data(as_text=True)

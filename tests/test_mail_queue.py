@@ -116,7 +116,7 @@ def test_rq_delivery_runs_in_a_worker_when_redis_is_set(app, monkeypatch, databa
 
     from portal.services.jobs import close_worker_apps
     from portal.services.mail import MAIL_QUEUE
-    from tests.factories import skip_or_fail
+    from tests.helpers import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")
     if not url:

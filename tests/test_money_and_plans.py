@@ -1,6 +1,7 @@
 """Money formatting and the plan list."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -45,3 +46,54 @@ def test_plans_page_lists_prices_and_switches_interval(client, make_user, login)
     assert "$490.00" in body and "/ year" in body
     assert "<html" not in body
     assert client.get("/billing/plans?interval=decade").status_code == 200
+
+
+def test_plans_page_shows_yearly_savings_from_the_catalog(client, make_user, login):
+    prepare_database(seed_demo=False)
+    login(make_user())
+    catalog = load_catalog()
+    yearly = client.get("/billing/plans?interval=year").get_data(as_text=True)
+    monthly = client.get("/billing/plans").get_data(as_text=True)
+    shown = 0
+    for plan in catalog["plans"]:
+        if not plan.get("monthly"):
+            continue
+        # Twelve months at the monthly price, less one yearly payment, in cents.
+        saved = 12 * plan["monthly"] - plan["yearly"]
+        months, rest = divmod(saved, plan["monthly"])
+        assert rest == 0 and months >= 1
+        expected = format_money(saved, catalog["currency"])
+        card = re.search(rf'data-plan="{plan["key"]}".*?</article>', yearly, re.S).group(0)
+        free = f" ({months} months free)" if months != 1 else " (1 month free)"
+        assert f"Save {expected} a year{free}" in card
+        card = re.search(rf'data-plan="{plan["key"]}".*?</article>', monthly, re.S).group(0)
+        assert f"Pay yearly and save {expected}{free}" in card
+        shown += 1
+    assert shown == 2
+    assert "Save $98.00 a year (2 months free)" in yearly  # Pro: 12 x $49 - $490
+    assert "Save $38.00 a year (2 months free)" in yearly  # Starter: 12 x $19 - $190
+    free_card = re.search(r'data-plan="free".*?</article>', yearly, re.S).group(0)
+    assert "Save" not in free_card
+
+
+def test_yearly_savings_say_months_free_only_for_whole_months():
+    from portal.models import Price, Product
+    from portal.services.catalog import yearly_savings
+
+    def plan(monthly: int, yearly: int, currency: str = "usd") -> Product:
+        product = Product(key="p", name="P")
+        product.prices = [
+            Price(lookup_key="p_month", interval="month", currency=currency, unit_amount=monthly,
+                  active=True, usage_type="licensed"),
+            Price(lookup_key="p_year", interval="year", currency=currency, unit_amount=yearly,
+                  active=True, usage_type="licensed")]
+        return product
+
+    saving = yearly_savings(plan(1000, 10000))
+    assert (saving.amount, saving.currency, saving.months_free) == (2000, "usd", 2)
+    assert yearly_savings(plan(1000, 11500)).months_free is None  # $5 short of a whole month
+    assert yearly_savings(plan(1000, 11500)).amount == 500
+    assert yearly_savings(plan(1000, 12000)) is None
+    assert yearly_savings(plan(1000, 13000)) is None
+    assert yearly_savings(plan(0, 0)) is None
+    assert yearly_savings(plan(500, 5000, "jpy")).amount == 1000

@@ -5,7 +5,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import AuditEntry, Role, User
-from tests.factories import csrf_from
+from tests.helpers import csrf_from
 
 
 def admin_rules(app):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")

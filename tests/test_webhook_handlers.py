@@ -9,15 +9,10 @@ from portal.models import Account, Invoice, PaymentMethod, Refund, Subscription,
 from portal.services import sync
 from portal.services.catalog_sync import sync_catalog
 from portal.services.checkout import start_checkout
-from portal.services.customers import ensure_stripe_customer
 from portal.services.webhooks import HANDLERS
+from tests.helpers import customer_with_card, price_id
 
 DAY = 86_400
-
-
-def price_id(stripe, lookup_key: str) -> str:
-    """Return the Stripe price id of a catalog lookup_key."""
-    return stripe.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0].id
 
 
 def complete_checkout(client, url: str, card: str = "4242424242424242") -> None:
@@ -31,16 +26,7 @@ def complete_checkout(client, url: str, card: str = "4242424242424242") -> None:
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
 
 
-def customer_with_card(stripe, account: Account, card: str) -> str:
-    """Give the account a Stripe customer whose default card is `card`; return the card id."""
-    customer_id = ensure_stripe_customer(account)
-    pm = stripe.v1.payment_methods.attach(card, params={"customer": customer_id})
-    stripe.v1.customers.update(customer_id, params={
-        "invoice_settings": {"default_payment_method": pm.id}})
-    return pm.id
-
-
-def test_every_handler_runs_on_real_events(app, client, stripe, make_user, deliver_webhooks):
+def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, deliver_webhooks):
     sync_catalog()
     # checkout.session.completed (and the subscription it starts)
     buyer = make_user().account
@@ -50,78 +36,79 @@ def test_every_handler_runs_on_real_events(app, client, stripe, make_user, deliv
 
     # invoice.payment_failed, payment_intent.payment_failed
     failing = make_user().account
-    customer_with_card(stripe, failing, "pm_card_chargeCustomerFail")
-    stripe.v1.subscriptions.create(params={
+    customer_with_card(stripe_api, failing, "pm_card_chargeCustomerFail")
+    stripe_api.v1.subscriptions.create(params={
         "customer": failing.stripe_customer_id,
-        "items": [{"price": price_id(stripe, "starter_month")}],
+        "items": [{"price": price_id(stripe_api, "starter_month")}],
         "payment_behavior": "allow_incomplete"})
 
     # invoice.payment_action_required
     strict = make_user().account
-    customer_with_card(stripe, strict, "pm_card_authenticationRequired")
-    stripe.v1.subscriptions.create(params={
+    customer_with_card(stripe_api, strict, "pm_card_authenticationRequired")
+    stripe_api.v1.subscriptions.create(params={
         "customer": strict.stripe_customer_id,
-        "items": [{"price": price_id(stripe, "starter_month")}],
+        "items": [{"price": price_id(stripe_api, "starter_month")}],
         "payment_behavior": "allow_incomplete"})
 
     # customer.subscription.deleted, payment_method.detached, refunds, void, uncollectible
     other = make_user().account
-    spare = customer_with_card(stripe, other, "pm_card_mastercard")
-    card = customer_with_card(stripe, other, "pm_card_visa")
-    leaving = stripe.v1.subscriptions.create(params={
-        "customer": other.stripe_customer_id, "items": [{"price": price_id(stripe, "pro_month")}]})
-    stripe.v1.subscriptions.cancel(leaving.id)
-    stripe.v1.payment_methods.detach(spare)
-    charge = stripe.v1.charges.list(params={"customer": other.stripe_customer_id}).data[0]
-    refund = stripe.v1.refunds.create(params={"charge": charge.id, "amount": 1000})
-    stripe.v1.refunds.update(refund.id, params={"metadata": {"reason": "goodwill"}})
+    spare = customer_with_card(stripe_api, other, "pm_card_mastercard")
+    card = customer_with_card(stripe_api, other, "pm_card_visa")
+    leaving = stripe_api.v1.subscriptions.create(params={
+        "customer": other.stripe_customer_id,
+        "items": [{"price": price_id(stripe_api, "pro_month")}]})
+    stripe_api.v1.subscriptions.cancel(leaving.id)
+    stripe_api.v1.payment_methods.detach(spare)
+    charge = stripe_api.v1.charges.list(params={"customer": other.stripe_customer_id}).data[0]
+    refund = stripe_api.v1.refunds.create(params={"charge": charge.id, "amount": 1000})
+    stripe_api.v1.refunds.update(refund.id, params={"metadata": {"reason": "goodwill"}})
     manual = []
     for _ in range(2):
-        stripe.v1.invoice_items.create(params={
+        stripe_api.v1.invoice_items.create(params={
             "customer": other.stripe_customer_id, "amount": 2500, "currency": "usd",
             "description": "Setup work"})
-        invoice = stripe.v1.invoices.create(params={
+        invoice = stripe_api.v1.invoices.create(params={
             "customer": other.stripe_customer_id, "collection_method": "send_invoice",
             "days_until_due": 30, "pending_invoice_items_behavior": "include"})
-        manual.append(stripe.v1.invoices.finalize_invoice(invoice.id))
-    stripe.v1.invoices.void_invoice(manual[0].id)
-    stripe.v1.invoices.mark_uncollectible(manual[1].id)
+        manual.append(stripe_api.v1.invoices.finalize_invoice(invoice.id))
+    stripe_api.v1.invoices.void_invoice(manual[0].id)
+    stripe_api.v1.invoices.mark_uncollectible(manual[1].id)
 
     # customer.subscription.trial_will_end, on a test clock moved to three days before the end
-    clock = stripe.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
+    clock = stripe_api.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
     trial_account = make_user().account
-    customer = stripe.v1.customers.create(params={
+    customer = stripe_api.v1.customers.create(params={
         "test_clock": clock.id, "metadata": {"account_id": str(trial_account.id)}})
     sync.customer(customer)  # as ensure_stripe_customer does for the customers it creates
     db.session.commit()
-    stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
-    stripe.v1.subscriptions.create(params={
-        "customer": customer.id, "items": [{"price": price_id(stripe, "starter_month")}],
-        "trial_period_days": 14, "default_payment_method": stripe.v1.payment_methods.list(
+    stripe_api.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    stripe_api.v1.subscriptions.create(params={
+        "customer": customer.id, "items": [{"price": price_id(stripe_api, "starter_month")}],
+        "trial_period_days": 14, "default_payment_method": stripe_api.v1.payment_methods.list(
             params={"customer": customer.id}).data[0].id})
-    stripe.v1.test_helpers.test_clocks.advance(clock.id, params={
+    stripe_api.v1.test_helpers.test_clocks.advance(clock.id, params={
         "frozen_time": clock.frozen_time + 11 * DAY + 60})
 
     # invoice.upcoming, 7 days before a renewal, on a clock of its own
-    renewal_clock = stripe.v1.test_helpers.test_clocks.create(
+    renewal_clock = stripe_api.v1.test_helpers.test_clocks.create(
         params={"frozen_time": int(time.time())})
     renewing = make_user().account
-    renewing_customer = stripe.v1.customers.create(params={
+    renewing_customer = stripe_api.v1.customers.create(params={
         "test_clock": renewal_clock.id, "metadata": {"account_id": str(renewing.id)}})
     sync.customer(renewing_customer)
     db.session.commit()
-    renewing_card = stripe.v1.payment_methods.attach(
+    renewing_card = stripe_api.v1.payment_methods.attach(
         "pm_card_visa", params={"customer": renewing_customer.id})
-    stripe.v1.subscriptions.create(params={
+    stripe_api.v1.subscriptions.create(params={
         "customer": renewing_customer.id, "default_payment_method": renewing_card.id,
-        "items": [{"price": price_id(stripe, "starter_month")}]})
-    stripe.v1.test_helpers.test_clocks.advance(renewal_clock.id, params={
+        "items": [{"price": price_id(stripe_api, "starter_month")}]})
+    stripe_api.v1.test_helpers.test_clocks.advance(renewal_clock.id, params={
         "frozen_time": renewal_clock.frozen_time + 24 * DAY})
 
     # customer.tax_id.created and .deleted
-    tax_id = stripe.v1.customers.tax_ids.create(
+    tax_id = stripe_api.v1.customers.tax_ids.create(
         renewing_customer.id, params={"type": "eu_vat", "value": "FR12345678901"})
-    stripe.v1.customers.tax_ids.delete(renewing_customer.id, tax_id.id)
+    stripe_api.v1.customers.tax_ids.delete(renewing_customer.id, tax_id.id)
 
     delivered = total = deliver_webhooks()
     while delivered:  # a pass posts at most 100

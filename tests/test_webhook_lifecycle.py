@@ -18,34 +18,34 @@ from portal.models import (
     WebhookEvent,
 )
 from portal.services.customers import ensure_stripe_customer
-from tests.factories import skip_or_fail
+from tests.helpers import skip_or_fail
 
 MIRROR_MODELS = (Subscription, Invoice, PaymentMethod, Charge, Refund)
 
 
-def run_lifecycle(stripe, account: Account) -> str:
+def run_lifecycle(stripe_api, account: Account) -> str:
     """Subscribe, change plan, pay, refund, cancel at period end and resume; return the sub id."""
     customer_id = ensure_stripe_customer(account)
-    product = stripe.v1.products.create(params={"name": "Pro"})
-    monthly = stripe.v1.prices.create(params={
+    product = stripe_api.v1.products.create(params={"name": "Pro"})
+    monthly = stripe_api.v1.prices.create(params={
         "product": product.id, "currency": "usd", "unit_amount": 4900,
         "recurring": {"interval": "month"}})
-    yearly = stripe.v1.prices.create(params={
+    yearly = stripe_api.v1.prices.create(params={
         "product": product.id, "currency": "usd", "unit_amount": 49000,
         "recurring": {"interval": "year"}})
-    card = stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer_id})
-    stripe.v1.customers.update(customer_id, params={
+    card = stripe_api.v1.payment_methods.attach("pm_card_visa", params={"customer": customer_id})
+    stripe_api.v1.customers.update(customer_id, params={
         "invoice_settings": {"default_payment_method": card.id}})
-    subscription = stripe.v1.subscriptions.create(params={
+    subscription = stripe_api.v1.subscriptions.create(params={
         "customer": customer_id, "items": [{"price": monthly.id}]})
     item_id = subscription["items"].data[0].id
-    stripe.v1.subscriptions.update(subscription.id, params={
+    stripe_api.v1.subscriptions.update(subscription.id, params={
         "items": [{"id": item_id, "price": yearly.id}],
         "proration_behavior": "always_invoice"})
-    charges = stripe.v1.charges.list(params={"customer": customer_id}).data
-    stripe.v1.refunds.create(params={"charge": charges[0].id, "amount": 500})
-    stripe.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
-    stripe.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": False})
+    charges = stripe_api.v1.charges.list(params={"customer": customer_id}).data
+    stripe_api.v1.refunds.create(params={"charge": charges[0].id, "amount": 500})
+    stripe_api.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    stripe_api.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": False})
     return subscription.id
 
 
@@ -101,12 +101,12 @@ def post_all(client, deliveries) -> list[int]:
             for headers, body in deliveries]
 
 
-def test_lifecycle_webhooks_build_the_mirror(app, client, stripe, make_user, deliver_webhooks):
+def test_lifecycle_webhooks_build_the_mirror(app, client, stripe_api, make_user, deliver_webhooks):
     account = make_user().account
-    subscription_id = run_lifecycle(stripe, account)
+    subscription_id = run_lifecycle(stripe_api, account)
     assert deliver_webhooks() > 10
     row = db.session.scalar(db.select(Subscription))
-    remote = stripe.v1.subscriptions.retrieve(subscription_id)
+    remote = stripe_api.v1.subscriptions.retrieve(subscription_id)
     assert (row.stripe_subscription_id, row.account_id) == (subscription_id, account.id)
     assert row.status == remote.status == "active"
     assert row.stripe_price_id == remote["items"].data[0].price.id
@@ -127,9 +127,9 @@ def test_lifecycle_webhooks_build_the_mirror(app, client, stripe, make_user, del
     assert statuses <= {"processed", "ignored"}
 
 
-def test_shuffled_and_duplicated_delivery_ends_like_in_order(app, client, stripe, make_user):
+def test_shuffled_and_duplicated_delivery_ends_like_in_order(app, client, stripe_api, make_user):
     account = make_user().account
-    run_lifecycle(stripe, account)
+    run_lifecycle(stripe_api, account)
     deliveries = capture_deliveries(app)
     assert len(deliveries) > 10
     assert set(post_all(client, deliveries)) == {200}
@@ -143,12 +143,12 @@ def test_shuffled_and_duplicated_delivery_ends_like_in_order(app, client, stripe
         assert mirror_snapshot() == in_order, f"seed {seed}"
 
 
-def test_same_event_delivered_concurrently_is_applied_once(app, stripe, make_user):
+def test_same_event_delivered_concurrently_is_applied_once(app, stripe_api, make_user):
     if db.engine.dialect.name != "postgresql":
         skip_or_fail("concurrent delivery is tested on PostgreSQL: set TEST_DATABASE_URL",
                      "REQUIRE_POSTGRES")
     account = make_user().account
-    run_lifecycle(stripe, account)
+    run_lifecycle(stripe_api, account)
     deliveries = capture_deliveries(app)
     db.session.commit()
     barrier = threading.Barrier(6)
@@ -173,13 +173,13 @@ def test_same_event_delivered_concurrently_is_applied_once(app, stripe, make_use
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-def test_view_write_and_webhook_never_make_two_rows(app, client, stripe, make_user,
+def test_view_write_and_webhook_never_make_two_rows(app, client, stripe_api, make_user,
                                                    deliver_webhooks, when):
     from portal.services import sync
 
     account = make_user().account
-    subscription_id = run_lifecycle(stripe, account)
-    fresh = stripe.v1.subscriptions.retrieve(subscription_id)
+    subscription_id = run_lifecycle(stripe_api, account)
+    fresh = stripe_api.v1.subscriptions.retrieve(subscription_id)
     if when == "before":
         sync.subscription(fresh)
         db.session.commit()
@@ -190,21 +190,21 @@ def test_view_write_and_webhook_never_make_two_rows(app, client, stripe, make_us
     assert db.session.scalar(db.select(db.func.count(Subscription.id))) == 1
 
 
-def test_late_events_never_undo_what_a_view_just_saved(app, client, stripe, make_user):
+def test_late_events_never_undo_what_a_view_just_saved(app, client, stripe_api, make_user):
     from portal.services.subscriptions import cancel_at_period_end
 
     account = make_user().account
-    run_lifecycle(stripe, account)
+    run_lifecycle(stripe_api, account)
     # Every event so far is still in flight when the customer cancels from the portal.
     late = [delivery for delivery in capture_deliveries(app)
             if b'"customer.subscription.' in delivery[1]]
     assert len(late) >= 3
-    subscription = stripe.v1.subscriptions.list(
+    subscription = stripe_api.v1.subscriptions.list(
         params={"customer": account.stripe_customer_id}).data[0]
     with app.test_request_context("/"):
         from portal.services import sync
 
-        sync.subscription(stripe.v1.subscriptions.retrieve(subscription.id))
+        sync.subscription(stripe_api.v1.subscriptions.retrieve(subscription.id))
         db.session.commit()
         cancel_at_period_end(account, "unused", None)
     # Each older delivery says the subscription renews; none may undo the cancellation.

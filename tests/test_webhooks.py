@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import Account, WebhookEvent
 from portal.services.stripe_client import webhook_secret
 from portal.services.webhooks import HANDLERS
+from tests.factories import make_account
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -83,9 +84,7 @@ def test_not_json_is_a_400(client, app):
 
 
 def test_event_is_stored_processed_and_duplicates_ignored(client, app, make_user):
-    user = make_user()
-    user.account.stripe_customer_id = "cus_dup"
-    db.session.commit()
+    user = make_user(account=make_account(stripe_customer_id="cus_dup"))
     body = event_body("customer.updated", customer_object("cus_dup", "pm_1"),
                       event_id="evt_once", created=1_700_000_100)
     first = post_event(client, app, body)
@@ -126,7 +125,7 @@ def test_every_handled_type_has_a_handler_listed_once():
 def unreachable_stripe_app(app, database_url, tmp_path):
     """Return a second portal on the same database whose Stripe cannot be reached."""
     from portal import create_app
-    from tests.factories import free_port
+    from tests.helpers import free_port
 
     down = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "PORTAL_ENV": "testing",
@@ -139,23 +138,23 @@ def unreachable_stripe_app(app, database_url, tmp_path):
         db.engine.dispose()
 
 
-def paid_charge(stripe, account) -> tuple[str, dict]:
+def paid_charge(stripe_api, account) -> tuple[str, dict]:
     """Pay 20.00 USD in the sandbox for the account; return the charge id and intent."""
     from portal.services.customers import ensure_stripe_customer
 
     customer_id = ensure_stripe_customer(account)
-    intent = stripe.v1.payment_intents.create(params={
+    intent = stripe_api.v1.payment_intents.create(params={
         "amount": 2000, "currency": "usd", "customer": customer_id,
         "payment_method": "pm_card_visa", "confirm": True, "off_session": True})
     return intent.latest_charge, intent.to_dict()
 
 
 def test_failed_event_is_kept_and_retried_from_the_command_line(
-        app, stripe, make_user, unreachable_stripe_app):
+        app, stripe_api, make_user, unreachable_stripe_app):
     from portal.models import Charge
 
     account = make_user().account
-    charge_id, intent = paid_charge(stripe, account)
+    charge_id, intent = paid_charge(stripe_api, account)
     body = event_body("payment_intent.succeeded", intent, event_id="evt_retry",
                       created=int(time.time()))
     down_client = unreachable_stripe_app.test_client()
@@ -174,13 +173,13 @@ def test_failed_event_is_kept_and_retried_from_the_command_line(
                                                                           account.id)
 
 
-def test_admin_retries_failed_events_with_audit(app, client, stripe, make_user, login,
+def test_admin_retries_failed_events_with_audit(app, client, stripe_api, make_user, login,
                                                 unreachable_stripe_app):
     from portal.models import AuditEntry, Role
-    from tests.factories import csrf_from
+    from tests.helpers import csrf_from
 
     account = make_user().account
-    _charge_id, intent = paid_charge(stripe, account)
+    _charge_id, intent = paid_charge(stripe_api, account)
     body = event_body("payment_intent.succeeded", intent, event_id="evt_admin_retry",
                       created=int(time.time()))
     unreachable_stripe_app.test_client().post("/webhooks/stripe", data=body, headers={
@@ -203,7 +202,7 @@ def test_events_are_processed_by_rq_workers_when_redis_is_set(app, client, make_
     from rq import SimpleWorker
 
     from portal.services.jobs import close_worker_apps, event_queue
-    from tests.factories import skip_or_fail
+    from tests.helpers import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
@@ -214,9 +213,7 @@ def test_events_are_processed_by_rq_workers_when_redis_is_set(app, client, make_
     monkeypatch.setenv("DATABASE_URL", database_url)
     queue = event_queue(app.config)
     queue.empty()
-    user = make_user()
-    user.account.stripe_customer_id = "cus_rq"
-    db.session.commit()
+    user = make_user(account=make_account(stripe_customer_id="cus_rq"))
     body = event_body("customer.updated", customer_object("cus_rq", "pm_rq"),
                       event_id="evt_rq", created=1_700_000_000)
     response = post_event(client, app, body)

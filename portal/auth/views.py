@@ -18,13 +18,18 @@ from portal.extensions import limiter
 from portal.models.account import find_user_by_email
 from portal.services.accounts import (
     EmailTaken,
+    SignInDisabled,
     authenticate,
     password_reset_token,
+    record_sign_in,
     register_customer,
     reset_password,
     user_for_reset_token,
 )
 from portal.services.mail import send_mail
+
+DISABLED_MESSAGE = ("Your sign-in has been disabled. Ask the portal's administrators "
+                    "to enable it again.")
 
 
 def safe_next_path(target: str | None) -> str | None:
@@ -61,6 +66,7 @@ def register():
             form.email.errors.append("An account with this email already exists. Sign in instead.")
         else:
             login_user(user)
+            record_sign_in(user)
             flash("Welcome! Your account is ready.", "success")
             return redirect(url_for("billing.dashboard"))
     return render_template("auth/register.html", form=form), 400 if form.errors else 200
@@ -74,14 +80,18 @@ def login():
         return redirect(home_for_current_user())
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
-        if user is None:
-            form.password.errors.append("Email or password is not right.")
+        try:
+            user = authenticate(form.email.data, form.password.data)
+        except SignInDisabled:
+            form.password.errors.append(DISABLED_MESSAGE)
         else:
-            login_user(user, remember=form.remember.data)
-            flash("Signed in.", "success")
-            next_path = safe_next_path(request.args.get("next"))
-            return redirect(next_path or home_for_current_user())
+            if user is None:
+                form.password.errors.append("Email or password is not right.")
+            else:
+                login_user(user, remember=form.remember.data)
+                flash("Signed in.", "success")
+                next_path = safe_next_path(request.args.get("next"))
+                return redirect(next_path or home_for_current_user())
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
 
 

@@ -8,7 +8,7 @@ from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
 from portal.billing.outcomes import attempt
-from portal.services.catalog import list_plans
+from portal.services.catalog import list_plans, yearly_savings
 from portal.services.checkout import live_subscription, start_checkout
 from portal.services.invoices import (
     failing_invoice,
@@ -24,6 +24,7 @@ from portal.services.subscriptions import (
     resume,
     summarize,
 )
+from portal.template_filters import format_date
 
 
 @bp.route("/")
@@ -38,7 +39,6 @@ def dashboard():
         unpaid=open_invoice(account),
         failing=failing_invoice(account),
         invoices=recent_invoices(account),
-        cancel_form=CancelForm(),
         action_form=ActionForm(),
     )
 
@@ -51,7 +51,9 @@ def plans():
     if interval not in ("month", "year"):
         interval = "month"
     template = "_partials/plan_cards.html" if request.htmx else "billing/plans.html"
-    return render_template(template, plans=list_plans(), interval=interval,
+    offered = list_plans()
+    return render_template(template, plans=offered, interval=interval,
+                           savings={plan.key: yearly_savings(plan) for plan in offered},
                            subscription=live_subscription(current_user.account),
                            plan_form=PlanForm())
 
@@ -134,11 +136,17 @@ def confirm_change():
     return redirect(url_for("billing.dashboard"), 303)
 
 
-@bp.route("/subscription/cancel", methods=["POST"])
+@bp.route("/subscription/cancel", methods=["GET", "POST"])
 @customer_required
 def cancel_subscription():
-    """Cancel at the end of the current period."""
+    """Show what cancelling does and when access ends; cancel at period end once confirmed."""
     form = CancelForm()
+    if request.method == "GET":
+        summary = summarize(live_subscription(current_user.account))
+        if summary is None or summary.subscription.cancel_at_period_end:
+            flash("There is no renewing subscription to cancel.", "info")
+            return redirect(url_for("billing.dashboard"))
+        return render_template("billing/cancel.html", summary=summary, form=form)
     if not form.validate_on_submit():
         flash("Please check the cancellation form.", "error")
         return redirect(url_for("billing.dashboard"), 303)
@@ -147,7 +155,7 @@ def cancel_subscription():
     if problem:
         flash(problem, "error")
     elif subscription.current_period_end:
-        flash(f"Your subscription ends on {subscription.current_period_end:%d %B %Y}. "
+        flash(f"Your subscription ends on {format_date(subscription.current_period_end)}. "
               "You can resume it until then.", "success")
     else:
         flash("Your subscription will end at the end of the period.", "success")

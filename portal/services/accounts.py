@@ -25,6 +25,10 @@ class EmailTaken(ValueError):
     """Raised when an email address already belongs to a user."""
 
 
+class SignInDisabled(PermissionError):
+    """Raised when the password is right but staff have disabled this user's sign-in."""
+
+
 def hash_password(password: str) -> str:
     """Return an Argon2id hash of the password."""
     return password_hasher.hash(password)
@@ -62,7 +66,10 @@ def create_staff_user(email: str, password: str, role: Role) -> User:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """Return the active user whose password matches, or None."""
+    """Return the active user whose password matches, or None; raise SignInDisabled.
+
+    Only someone who knows the password learns that the sign-in is disabled.
+    """
     user = find_user_by_email(email)
     if user is None:
         try:
@@ -75,12 +82,17 @@ def authenticate(email: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     if not user.active:
-        return None
+        raise SignInDisabled(user.email)
     if password_hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    record_sign_in(user)
+    return user
+
+
+def record_sign_in(user: User) -> None:
+    """Stamp the user's last sign-in (a password sign-in, or the one registration makes)."""
     user.last_login_at = utcnow()
     db.session.commit()
-    return user
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from portal.extensions import db
 from portal.models import Price, Product
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog.toml"
+
+
+@dataclass(frozen=True)
+class YearlySavings:
+    """What paying yearly saves against twelve monthly payments, in minor units."""
+
+    amount: int
+    currency: str
+    months_free: int | None
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> dict:
@@ -112,3 +122,16 @@ def list_plans() -> list[Product]:
         .options(db.selectinload(Product.prices))
     )
     return list(db.session.scalars(query))
+
+
+def yearly_savings(plan: Product) -> YearlySavings | None:
+    """Return what a plan's yearly price saves against twelve monthly ones, if anything."""
+    monthly, yearly = plan.price_for("month"), plan.price_for("year")
+    if monthly is None or yearly is None or monthly.currency != yearly.currency:
+        return None
+    saved = 12 * monthly.unit_amount - yearly.unit_amount
+    if saved <= 0:
+        return None
+    # "2 months free" only when the saving is exactly whole months; otherwise just the amount.
+    whole_months = saved // monthly.unit_amount if saved % monthly.unit_amount == 0 else None
+    return YearlySavings(amount=saved, currency=yearly.currency, months_free=whole_months)

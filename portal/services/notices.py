@@ -12,29 +12,7 @@ from portal.models import Account, Invoice, Price, Subscription, User
 from portal.models.account import Role
 from portal.services.billing_details import email_change_token
 from portal.services.mail import queue_mail
-
-# Decline codes in the words a customer understands (Stripe's decline code reference).
-DECLINE_REASONS = {
-    "insufficient_funds": "Your card has insufficient funds.",
-    "card_declined": "Your bank declined the payment.",
-    "generic_decline": "Your bank declined the payment.",
-    "do_not_honor": "Your bank declined the payment.",
-    "lost_card": "Your bank declined the card.",
-    "stolen_card": "Your bank declined the card.",
-    "expired_card": "Your card has expired.",
-    "incorrect_cvc": "The card's security code was not right.",
-    "incorrect_number": "The card number is not right.",
-    "processing_error": "The card could not be processed; trying again may work.",
-    "authentication_required": "Your bank asks you to confirm this payment.",
-    "card_velocity_exceeded": "Your card has reached its spending limit.",
-}
-
-
-def failure_reason(invoice: Invoice) -> str:
-    """Return why the invoice's last payment failed, in plain words."""
-    if invoice.last_payment_error_code in DECLINE_REASONS:
-        return DECLINE_REASONS[invoice.last_payment_error_code]
-    return invoice.last_payment_error or "The payment did not go through."
+from portal.services.statements import failure_reason
 
 
 def billing_address(account: Account) -> str | None:

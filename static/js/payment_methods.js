@@ -12,9 +12,12 @@
   const payment = elements.create("payment");
   payment.mount("#payment-element");
   payment.on("ready", function () { submit.disabled = false; });
-  payment.on("change", function (event) {
-    errors.textContent = event.error ? event.error.message : "";
-  });
+
+  // The Payment Element writes its own validation errors beside the fields; repeating them
+  // here showed every card error twice. Only what it cannot show (declines, network) goes here.
+  function show(error) {
+    errors.textContent = error && error.type !== "validation_error" ? error.message : "";
+  }
 
   async function post(url, body) {
     const response = await fetch(url, {
@@ -37,7 +40,7 @@
   const params = new URLSearchParams(window.location.search);
   if (params.get("setup_intent") && params.get("redirect_status") === "succeeded") {
     record(params.get("setup_intent"), params.get("make_default") === "1")
-      .catch(function (error) { errors.textContent = error.message; });
+      .catch(show);
   } else if (params.get("redirect_status") === "failed") {
     errors.textContent = "The card could not be verified. Please try again or use another card.";
   }
@@ -49,7 +52,7 @@
     const makeDefault = document.getElementById("make-default").checked;
     try {
       const submitted = await elements.submit();
-      if (submitted.error) { throw new Error(submitted.error.message); }
+      if (submitted.error) { throw submitted.error; }
       const intent = await post(form.dataset.setupUrl);
       const returnUrl = form.dataset.returnUrl + "?make_default=" + (makeDefault ? "1" : "0");
       const result = await stripe.confirmSetup({
@@ -58,10 +61,10 @@
         confirmParams: { return_url: returnUrl },
         redirect: "if_required",
       });
-      if (result.error) { throw new Error(result.error.message); }
+      if (result.error) { throw result.error; }
       await record(result.setupIntent.id, makeDefault);
     } catch (error) {
-      errors.textContent = error.message;
+      show(error);
       submit.disabled = false;
     }
   });

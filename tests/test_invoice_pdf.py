@@ -232,3 +232,15 @@ def test_renders_outside_a_request_as_an_rq_worker_does(app, stripe_api, make_us
     text = flat(pdf_pages(rendered["pdf"])[0])
     assert rendered["request"] is False
     assert invoice.number in text and "$9.00" in text
+
+
+@pytest.mark.parametrize("count", [38, 44])
+def test_page_totals_match_the_pages_near_a_page_break(app, client, stripe_api, make_user,
+                                                       login, deliver_webhooks, count):
+    user = make_user()
+    invoice = bill(stripe_api, deliver_webhooks, user.account,
+                   [(f"Line {n}", 100 + n) for n in range(count)])
+    login(user)
+    pages = pdf_pages(pdf_of(client, invoice).data)
+    for number, page in enumerate(pages, start=1):
+        assert re.search(rf"Page {number} / {len(pages)}\b", flat(page)), flat(page)[:120]

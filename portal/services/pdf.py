@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 # Where a refused resource points instead: an empty data URI, which is never fetched.
 REFUSED = "data:,"
 PDF_TEMPLATE = "pdf/invoice.html"
+PAGE_OBJECT = re.compile(rb"/Type /Page\b")
+# Table rows that fit the first page (below the parties) and each later page, roughly.
+FIRST_PAGE_LINES = 35
+LINES_PER_PAGE = 50
 PAGE_SIZES = {"A4": "a4", "LETTER": "letter"}
 FONT_FAMILY = "dejavu"
 FONT_FILES = {"DejaVuSans": "DejaVuSans.ttf", "DejaVuSans-Bold": "DejaVuSans-Bold.ttf"}
@@ -154,14 +159,37 @@ def cache_folder() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "pdf-cache"
 
 
+def page_count(pdf: bytes) -> int:
+    """Return how many pages a PDF ReportLab wrote has (its /Type /Page objects)."""
+    return len(PAGE_OBJECT.findall(pdf))
+
+
+def estimated_pages(lines: int) -> int:
+    """Return a first guess of an invoice's page count from its number of lines."""
+    return 1 + max(0, lines - FIRST_PAGE_LINES + LINES_PER_PAGE - 1) // LINES_PER_PAGE
+
+
 def render_invoice_pdf(statement) -> bytes:
-    """Render an invoice statement to PDF bytes (never cached)."""
+    """Render an invoice statement to PDF bytes (never cached).
+
+    The footer's "n / total" is printed from a guessed total and checked against the result,
+    rendering again only when the guess was wrong: xhtml2pdf's own page count would lay the
+    whole document out at least twice every time.
+    """
     if not has_request_context():
         # An RQ worker (a receipt for a webhook) has no request: url_for needs one for paths.
         with current_app.test_request_context("/"):
             return render_invoice_pdf(statement)
-    html = render_template(PDF_TEMPLATE, statement=statement, page_size=page_size())
-    return html_to_pdf(html)
+    total = estimated_pages(len(statement.invoice.lines or []))
+    for _attempt in range(3):
+        pdf = html_to_pdf(render_template(PDF_TEMPLATE, statement=statement,
+                                          page_size=page_size(), page_total=total))
+        if page_count(pdf) == total:
+            return pdf
+        total = page_count(pdf)
+    # The count kept moving (a footer that changes the layout): let xhtml2pdf count.
+    return html_to_pdf(render_template(PDF_TEMPLATE, statement=statement,
+                                       page_size=page_size(), page_total=None))
 
 
 def invoice_pdf(statement) -> PdfDocument:

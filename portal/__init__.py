@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, redirect, render_template, request, 
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from portal import config as settings
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
@@ -89,6 +89,17 @@ def configure(app: Flask, test_config: dict | None) -> None:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.load_secret_key(app.instance_path)
     settings.finish_settings(app.config, explicit)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
+        # Password hashes live there: the file (and SQLite's -wal/-shm, which copy its mode)
+        # is created readable by its owner only.
+        settings.create_private_file(uri.removeprefix("sqlite:///").split("?")[0])
+    if app.config["PROXY_FIX_X_FOR"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only behind a proxy the operator named is X-Forwarded-For believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"],
+                                x_proto=app.config["PROXY_FIX_X_FOR"])
 
 
 def register_stripe(app: Flask) -> None:
@@ -104,6 +115,14 @@ def register_stripe(app: Flask) -> None:
         return
     if not app.config.get("SANDBOX_ENABLED"):
         return
+    if app.config["PORTAL_ENV"] not in ("development", "testing"):
+        if not app.config.get("SANDBOX_IN_PRODUCTION"):
+            # A development tool: a production portal without Stripe keys takes no payments.
+            app.config["SANDBOX_ENABLED"] = False
+            return
+        app.logger.warning(
+            "!!! SANDBOX_IN_PRODUCTION is set: the offline Stripe sandbox serves payments in "
+            "production. No real money moves; never use this for real customers. !!!")
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
     from werkzeug.test import Client
 
@@ -114,17 +133,27 @@ def register_stripe(app: Flask) -> None:
         path = urlsplit(url).path
         if path != WEBHOOK_PATH:
             return 404
-        response = Client(app).post(path, headers=headers, data=body)
+        response = Client(app).post(path, headers=headers, data=body,
+                                    base_url=app.config["PORTAL_BASE_URL"])
         try:
             return response.status_code
         finally:
             response.close()
 
+    keys = settings.sandbox_key_pair(app.instance_path)
+    app.config["SANDBOX_SECRET_KEY"] = keys["secret"]
+    app.config["SANDBOX_PUBLISHABLE_KEY"] = keys["publishable"]
+    base = urlsplit(app.config["PORTAL_BASE_URL"])
+    sandbox_db = app.config.get("SANDBOX_DB") or str(Path(app.instance_path) / "sandbox.db")
+    if sandbox_db != ":memory:":
+        settings.create_private_file(sandbox_db)
     sandbox = create_sandbox_app({
-        "SANDBOX_DB": app.config.get("SANDBOX_DB")
-        or str(Path(app.instance_path) / "sandbox.db"),
+        "SANDBOX_DB": sandbox_db,
         "SANDBOX_DELIVERY": app.config.get("SANDBOX_DELIVERY", "thread"),
         "SANDBOX_DELIVER": deliver_in_process,
+        # Locked to this portal: its own key pair, and redirects back to its own origin only.
+        "SANDBOX_API_KEYS": keys,
+        "SANDBOX_REDIRECT_ORIGINS": [f"{base.scheme}://{base.netloc}"],
     })
     app.extensions["stripe_sandbox"] = sandbox
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
@@ -154,22 +183,26 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to see that page."
     login_manager.login_message_category = "info"
 
-    from portal.models import User
+    from portal.auth.sessions import register_session_hooks
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        """Load the signed-in user for Flask-Login."""
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
-
+    register_session_hooks(app)
     csp = content_security_policy(app.config)
+    hsts = None
+    if app.config["PORTAL_ENV"] not in ("development", "testing"):
+        hsts = f"max-age={app.config['HSTS_MAX_AGE_S']}; includeSubDomains"
 
     @app.after_request
     def security_headers(response):
-        """Add the headers every response carries."""
+        """Add the headers every response carries; signed-in pages are never stored."""
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", hsts)
+        if current_user.is_authenticated and request.endpoint != "static":
+            # Shared or back-button caches must not keep invoices and account details.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
 
@@ -215,6 +248,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if isinstance(error, SecurityError):
+            # A Host outside TRUSTED_HOSTS: no page can be built for it, and none is owed.
+            return Response("Unknown host.\n", status=400, mimetype="text/plain")
         code = error.code or 500
         description = error.description or ""
         if description == type(error).description:
@@ -241,6 +277,9 @@ def register_template_helpers(app: Flask) -> None:
             "payments_ready": payments_configured(app.config),
             # Built only for signed-in pages: the header's sign-out button needs its CSRF.
             "logout_form": LogoutForm() if current_user.is_authenticated else None,
+            "sandbox_in_production": bool(app.config.get("SANDBOX_IN_PRODUCTION")
+                                          and "stripe_sandbox" in app.extensions
+                                          and app.config["PORTAL_ENV"] == "production"),
         }
 
 

@@ -20,6 +20,7 @@ from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import close_worker_apps, event_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
+from portal.services.passwords import password_problem
 from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
 from portal.services.webhooks import HANDLERS, retry_failed_events
 
@@ -117,8 +118,9 @@ def seed_command(demo: bool) -> None:
 def create_user_command(email: str, role: str) -> None:
     """Create a user; the password is asked for, never taken as an argument."""
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise click.ClickException("the password needs at least 10 characters")
+    problem = password_problem(password, (email,))
+    if problem:
+        raise click.ClickException(problem)
     try:
         user = create_staff_user(email, password, Role(role))
     except EmailTaken as exc:
@@ -182,12 +184,9 @@ mail_cli = AppGroup("mail", help="Outgoing mail.")
 
 
 @mail_cli.command("flush")
-@with_appcontext
 def mail_flush_command() -> None:
-    """Send every queued message now, retrying failed ones up to 5 attempts."""
-    sent = deliver_queued_mail()
-    click.echo(f"Sent {sent} message(s).")
+    """Send every queued message now, retrying failed ones up to five attempts."""
+    click.echo(f"Sent {deliver_queued_mail()} message(s).")
 
 
-commands = [start_command, seed_command, create_user_command, billing_cli, mail_cli,
-            sandbox_cli]
+commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli, mail_cli]

@@ -1,9 +1,12 @@
 """Settings from the environment, then instance/config.py; only safe defaults live here."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # Environment variables read at start-up, with what they mean (README lists them too).
 ENV_SETTINGS = (
@@ -31,23 +34,53 @@ ENV_SETTINGS = (
     "SELLER_TAX_ID",
     "SELLER_LOGO",
     "SELLER_CONTACT",
+    "SIGNIN_ACCOUNT_LIMIT",
+    "PROXY_FIX_X_FOR",
+    "SANDBOX_IN_PRODUCTION",
 )
+# Where a development or test portal says it lives when PORTAL_BASE_URL is not set.
+LOCAL_BASE_URL = "http://localhost:5000"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 
 
-def load_secret_key(instance_path: str) -> str:
-    """Return the instance's generated secret key, creating it once with owner-only access."""
-    path = Path(instance_path) / "secret_key"
+def write_private_once(path: Path, content: str) -> str:
+    """Create `path` with owner-only access holding `content`, unless it exists; return its text.
+
+    O_EXCL so two workers starting together cannot write different values.
+    """
     if path.exists():
         return path.read_text().strip()
-    key = secrets.token_hex(32)
-    # O_EXCL so two workers starting together cannot write different keys.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()
     with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+        handle.write(content)
+    return content
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return the instance's generated secret key, creating it once with owner-only access."""
+    return write_private_once(Path(instance_path) / "secret_key", secrets.token_hex(32))
+
+
+def sandbox_key_pair(instance_path: str) -> dict[str, str]:
+    """Return the API key pair of this portal's embedded sandbox, generated once (mode 0600)."""
+    token = secrets.token_hex(16)
+    text = write_private_once(Path(instance_path) / "sandbox-keys.json", json.dumps(
+        {"secret": f"sk_test_{token}", "publishable": f"pk_test_{token}"}))
+    return json.loads(text)
+
+
+def create_private_file(path: str | Path) -> None:
+    """Create an empty file readable by its owner only, so a database made there is private."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return  # a missing folder is the database's own error to report
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def default_settings(instance_path: str) -> dict:
@@ -70,8 +103,17 @@ def default_settings(instance_path: str) -> dict:
         "MAIL_DEFAULT_SENDER": "billing@localhost",
         "MAIL_OUTBOX_DIR": str(Path(instance_path) / "outbox"),
         "PORTAL_BASE_URL": None,
-        # None: 'rq' with REDIS_URL, else 'thread' (see services/mail.py).
-        "MAIL_DELIVERY": None,
+        "TRUSTED_HOSTS": None,
+        # Forwarded-For hops to trust (0: never believe X-Forwarded-For; set behind a proxy).
+        "PROXY_FIX_X_FOR": 0,
+        # Failed sign-ins one account may take from all addresses together.
+        "SIGNIN_ACCOUNT_LIMIT": "10 per hour",
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "REMEMBER_DAYS": 30,
+        "STAFF_IDLE_TIMEOUT_S": 30 * 60,
+        "STAFF_ABSOLUTE_TIMEOUT_S": 12 * 3600,
+        "HSTS_MAX_AGE_S": 365 * 24 * 3600,
+        "SANDBOX_IN_PRODUCTION": False,
         "PDF_PAGE_SIZE": "A4",
         "PDF_CACHE_DIR": str(Path(instance_path) / "pdf-cache"),
         "SELLER_LEGAL_NAME": "Billing Portal Ltd",
@@ -104,12 +146,12 @@ def read_environment() -> dict:
             continue
         if name == "DATABASE_URL":
             found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(value)
-        elif name == "MAIL_PORT":
+        elif name in ("MAIL_PORT", "PROXY_FIX_X_FOR"):
             found[name] = int(value)
         elif name == "SELLER_ADDRESS":
             # One line per address line; "\n" written literally in an env file counts too.
             found[name] = value.replace("\\n", "\n")
-        elif name == "MAIL_USE_TLS":
+        elif name in ("MAIL_USE_TLS", "SANDBOX_IN_PRODUCTION"):
             found[name] = value.lower() in {"1", "true", "yes", "on"}
         else:
             found[name] = value
@@ -124,8 +166,56 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def running_command() -> tuple[str | None, dict]:
+    """Return the flask command loading the app and its options, or (None, {}) when serving.
+
+    `flask` loads the app while it looks up a command the app adds (such as `start`), before
+    that command's options are parsed: then they are read from the command line.
+    """
+    import click
+
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return None, {}
+    if not isinstance(context.command, click.Group):
+        return context.info_name, dict(context.params)
+    words = iter(sys.argv[1:])
+    for word in words:
+        if word == "--app":
+            next(words, None)
+        elif not word.startswith("-"):
+            command, options = word, {}
+            break
+    else:
+        return context.info_name, {}
+    for word in words:
+        name, _, value = word.partition("=")
+        if name in ("--host", "--port"):
+            options[name[2:]] = value or next(words, "")
+    return command, options
+
+
+def apply_command_defaults(config: dict, explicit: set[str]) -> None:
+    """Let `flask start` serve local development, and other commands run without an address."""
+    command, options = running_command()
+    if command is None:
+        return
+    if command == "start":
+        # The quickstart serves plain http on this machine: development, at its own address.
+        if "PORTAL_ENV" not in explicit:
+            config["PORTAL_ENV"] = "development"
+        if "PORTAL_BASE_URL" not in explicit:
+            host = options.get("host") or "127.0.0.1"
+            host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            config["PORTAL_BASE_URL"] = f"http://{host}:{options.get('port') or 5000}"
+    elif not config.get("PORTAL_BASE_URL"):
+        # Commands (migrations, seeding, workers) send no browser anywhere.
+        config["PORTAL_BASE_URL"] = LOCAL_BASE_URL
+
+
 def finish_settings(config: dict, explicit: set[str]) -> None:
     """Derive the settings that depend on others unless they were set explicitly."""
+    apply_command_defaults(config, explicit)
     # Secure cookies break plain-http local development, and only there may they be off.
     development = config.get("PORTAL_ENV") in {"development", "testing"}
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
@@ -133,3 +223,54 @@ def finish_settings(config: dict, explicit: set[str]) -> None:
             config[name] = not development
     if "RATELIMIT_STORAGE_URI" not in explicit:
         config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
+    if "MAIL_DELIVERY" not in explicit:
+        config["MAIL_DELIVERY"] = "rq" if config.get("REDIS_URL") else "thread"
+    if config["MAIL_DELIVERY"] not in ("rq", "thread", "inline", "manual"):
+        raise RuntimeError("MAIL_DELIVERY must be 'rq', 'thread', 'inline' or 'manual'")
+    finish_base_url(config, explicit, development)
+    check_rate_limit_storage(config, development)
+
+
+def finish_base_url(config: dict, explicit: set[str], development: bool) -> None:
+    """Fix the portal's public address and the Host values requests may carry.
+
+    External links (reset mails, Stripe return URLs) are built from PORTAL_BASE_URL, never
+    from a request's Host header, which an attacker chooses.
+    """
+    base = config.get("PORTAL_BASE_URL")
+    if not base:
+        if not development:
+            raise RuntimeError(
+                "PORTAL_BASE_URL is not set: in production external links (password resets, "
+                "Stripe return URLs) need the portal's public address, e.g. https://billing.example")
+        base = LOCAL_BASE_URL
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RuntimeError(f"PORTAL_BASE_URL must be an http(s) address, not {base!r}")
+    config["PORTAL_BASE_URL"] = base.rstrip("/")
+    if "TRUSTED_HOSTS" not in explicit:
+        hosts = [parts.hostname]
+        if parts.hostname in LOOPBACK_HOSTS:
+            # Loopback has several spellings; all of them are this same machine.
+            hosts = list(LOOPBACK_HOSTS)
+        config["TRUSTED_HOSTS"] = hosts
+
+
+def serving_workers() -> int:
+    """Return how many worker processes serve the app (gunicorn.conf.py records it)."""
+    for name in ("PORTAL_WORKERS", "WEB_CONCURRENCY"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def check_rate_limit_storage(config: dict, development: bool) -> None:
+    """Refuse to serve production from several workers that would each count limits alone."""
+    if development or config.get("TESTING"):
+        return
+    workers = serving_workers()
+    if workers > 1 and config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        raise RuntimeError(
+            f"{workers} workers with in-memory rate limits would each let an attacker try "
+            "again: set REDIS_URL (shared limits) or serve with one worker")

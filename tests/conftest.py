@@ -22,6 +22,12 @@ from tests.factories import DEFAULT_PASSWORD
 from tests.helpers import csrf_from, free_port, skip_or_fail
 
 
+@pytest.fixture(autouse=True)
+def portal_base_url(monkeypatch):
+    """Give apps built in tests a public address, as production requires one."""
+    monkeypatch.setenv("PORTAL_BASE_URL", "http://localhost")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     """Return the test database URL, migrated to the newest schema once per session."""
@@ -64,6 +70,7 @@ def app(database_url, tmp_path, monkeypatch):
         "WEBHOOK_PROCESSING": "inline",
         # Queued mail is delivered right after each commit, so tests read the outbox at once.
         "MAIL_DELIVERY": "inline",
+        "PORTAL_BASE_URL": "http://localhost",
         "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
     }
     if os.environ.get("TEST_REDIS_URL"):
@@ -188,7 +195,7 @@ def portal(tmp_path_factory):
         time.sleep(0.2)
     output = log_path.read_text()
     logins = {role: (email, password) for role, email, password in LOGIN_LINE.findall(output)}
-    yield {"url": base, "logins": logins, "output": output}
+    yield {"url": base, "logins": logins, "output": output, "instance": instance}
     process.terminate()
     process.wait(timeout=10)
 

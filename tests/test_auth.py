@@ -26,31 +26,43 @@ def register(client, email_address="new@example.com", password="a long password"
     return client.post("/auth/register", data=data)
 
 
-def test_register_creates_account_with_owner_and_signs_in(client):
+def test_register_creates_account_with_owner_who_then_signs_in(client, outbox):
     response = register(client, "Owner@Example.com")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/billing/"
+    # Not signed in yet: the answer must equal the one for a taken email.
+    assert response.headers["Location"] == "/auth/login"
     user = db.session.scalar(db.select(User).where(User.email == "owner@example.com"))
     assert user.role == Role.CUSTOMER
     assert user.account.name == "Acme Ltd"
     assert user.password_hash.startswith("$argon2id$")
+    welcome = [email.message_from_bytes(path.read_bytes()) for path in outbox.glob("*.eml")]
+    assert [m["To"] for m in welcome] == ["owner@example.com"]
+    assert "ready" in welcome[0]["Subject"]
+    client.post("/auth/login", data={"email": "owner@example.com", "password": "a long password",
+                                     "csrf_token": csrf_from(client, "/auth/login")})
     dashboard = client.get("/billing/")
     assert dashboard.status_code == 200
     assert "Billing for Acme Ltd" in dashboard.get_data(as_text=True)
 
 
-def test_register_refuses_taken_email_with_message(client, make_user):
-    make_user(email="taken@example.com")
+def test_register_with_taken_email_changes_nothing_and_mails_the_owner(client, make_user,
+                                                                       outbox):
+    owner = make_user(email="taken@example.com")
     response = register(client, "TAKEN@example.com")
-    assert response.status_code == 400
-    assert "already exists" in response.get_data(as_text=True)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/auth/login"
     assert db.session.scalar(db.select(db.func.count(Account.id))) == 1
+    db.session.refresh(owner)
+    assert owner.password_hash != "" and owner.account.name != "Acme Ltd"
+    messages = [email.message_from_bytes(path.read_bytes()) for path in outbox.glob("*.eml")]
+    assert [m["To"] for m in messages] == ["taken@example.com"]
+    assert "tried to create" in messages[0]["Subject"]
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("password", "short", "Use between 10 and 128 characters."),
+        ("password", "short", "Use between 12 and 128 characters."),
         ("confirm", "something else entirely", "Passwords do not match."),
         ("email", "not-an-email", "Invalid email address."),
         ("account_name", "", "This field is required."),
@@ -115,12 +127,16 @@ def test_disabled_user_is_told_so_only_after_the_right_password(client, make_use
     assert user.last_login_at is None
 
 
-def test_registration_counts_as_the_first_sign_in(client, make_user, login):
+def test_first_sign_in_after_registering_is_shown_to_staff(client, make_user, login):
+    """Registration ends at the sign-in page; that first sign-in is what staff then see."""
     from datetime import UTC, datetime, timedelta
 
-    before = datetime.now(UTC)
     assert register(client, "first@example.com").status_code == 302
     user = db.session.scalar(db.select(User).where(User.email == "first@example.com"))
+    assert user.last_login_at is None
+    before = datetime.now(UTC)
+    login(user, password="a long password")
+    db.session.refresh(user)
     assert user.last_login_at is not None
     assert before - timedelta(seconds=1) <= user.last_login_at <= datetime.now(UTC)
     client.post("/auth/logout", data={"csrf_token": csrf_from(client, "/billing/")})

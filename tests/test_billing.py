@@ -45,8 +45,8 @@ def subscribed(app, stripe_api, catalog, make_user, deliver_webhooks):
 def test_checkout_starts_a_subscription_session(app, stripe_api, catalog, make_user):
     user = make_user()
     with app.test_request_context("/"):
-        url = start_checkout(user.account, "starter_month", "http://portal.test/ok?s={CHECKOUT_SESSION_ID}",
-                             "http://portal.test/cancel")
+        url = start_checkout(user.account, "starter_month", "http://localhost/ok?s={CHECKOUT_SESSION_ID}",
+                             "http://localhost/cancel")
     assert "/_stripe/c/pay/" in url
     session_id = url.rsplit("/", 1)[-1].split("#")[0]
     session = stripe_api.v1.checkout.sessions.retrieve(session_id)
@@ -60,7 +60,7 @@ def test_checkout_refuses_free_contact_and_unknown_plans(app, stripe_api, catalo
     account = make_user().account
     for key in ("free_month", "enterprise_month", "nonexistent"):
         with pytest.raises(CheckoutRefused):
-            start_checkout(account, key, "http://x/ok", "http://x/cancel")
+            start_checkout(account, key, "http://localhost/ok", "http://localhost/cancel")
 
 
 def test_checkout_view_redirects_with_303(app, client, catalog, make_user, login):
@@ -77,7 +77,7 @@ def test_checkout_view_redirects_with_303(app, client, catalog, make_user, login
 def test_customer_with_a_subscription_cannot_checkout_again(subscribed):
     user = subscribed()
     with pytest.raises(CheckoutRefused, match="already have a subscription"):
-        start_checkout(user.account, "starter_month", "http://x/ok", "http://x/cancel")
+        start_checkout(user.account, "starter_month", "http://localhost/ok", "http://localhost/cancel")
 
 
 def test_preview_equals_the_invoice_the_change_bills(app, stripe_api, subscribed, deliver_webhooks):

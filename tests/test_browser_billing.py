@@ -2,30 +2,37 @@
 against the portal started as README says (embedded sandbox, webhooks on)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 import stripe as stripe_sdk
+
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def api(portal):
-    """Return a StripeClient talking to the live portal's sandbox over HTTP."""
-    return stripe_sdk.StripeClient("sk_test_browser_checks",
+    """Return a StripeClient talking to the live portal's sandbox over HTTP, with its key."""
+    keys = json.loads((portal["instance"] / "sandbox-keys.json").read_text())
+    return stripe_sdk.StripeClient(keys["secret"],
                                    base_addresses={"api": portal["url"] + "/_stripe"},
                                    max_network_retries=0)
 
 
 def register(page, base: str, email: str) -> None:
-    """Create an account through the registration form."""
+    """Create an account through the registration form, then sign in as its owner."""
     page.goto(f"{base}/auth/register")
     page.get_by_label("Company or account name").fill(f"{email.split('@')[0]} Ltd")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill("a long browser password")
     page.get_by_label("Repeat password").fill("a long browser password")
     page.get_by_role("button", name="Create account").click()
+    # The same answer as for a taken email: a message, then sign in with the chosen password.
+    page.wait_for_url(f"{base}/auth/login")
+    sign_in(page, base, email, "a long browser password")
     page.wait_for_url(f"{base}/billing/")
 
 

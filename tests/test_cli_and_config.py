@@ -27,7 +27,7 @@ def test_create_user_refuses_short_password_and_duplicates(app, make_user):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["create-user", "--role", "auditor", "a@example.com"],
                            input="short\nshort\n")
-    assert result.exit_code != 0 and "at least 10" in result.output
+    assert result.exit_code != 0 and "between 12 and 128" in result.output
     make_user(email="dup@example.com")
     result = runner.invoke(args=["create-user", "dup@example.com"],
                            input="a good long password\na good long password\n")

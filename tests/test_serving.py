@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -21,13 +21,19 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 @pytest.fixture
 def gunicorn_portal(tmp_path):
-    """Seed a fresh instance, then serve it with `gunicorn -w 2 'app:app'`."""
+    """Seed a fresh instance, then serve it with `gunicorn -w 2 'app:app'` and Redis limits."""
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        # Several production workers need shared rate limits: the app refuses memory storage.
+        skip_or_fail("set TEST_REDIS_URL to serve with several gunicorn workers", "REQUIRE_REDIS")
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("STRIPE_", "DATABASE_URL", "REDIS_URL", "PORTAL_"))}
     env["INSTANCE_PATH"] = str(tmp_path)
+    env["REDIS_URL"] = redis_url
+    port = free_port()
+    env["PORTAL_BASE_URL"] = f"http://127.0.0.1:{port}"
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "seed", "--no-demo"],
                    cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
     log = (tmp_path / "gunicorn.log").open("w")
     process = subprocess.Popen(
         [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "app:app"],
@@ -72,6 +78,10 @@ def test_gunicorn_workers_share_sessions_and_data(gunicorn_portal):
             "password": "a long password", "confirm": "a long password",
             "csrf_token": csrf("/auth/register")}
     with opener.open(base + "/auth/register", urllib.parse.urlencode(form).encode()) as reply:
+        assert reply.url.endswith("/auth/login")
+    form = {"email": "g@example.com", "password": "a long password",
+            "csrf_token": csrf("/auth/login")}
+    with opener.open(base + "/auth/login", urllib.parse.urlencode(form).encode()) as reply:
         assert reply.url.endswith("/billing/")
     # Many requests spread over both workers: each one sees the same signed-in session.
     for _ in range(12):

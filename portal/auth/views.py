@@ -3,30 +3,34 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 
 from portal.auth import bp
 from portal.auth.forms import (
+    ChangePasswordForm,
     ForgotPasswordForm,
     LoginForm,
     LogoutForm,
     RegisterForm,
     ResetPasswordForm,
 )
-from portal.extensions import limiter
-from portal.models.account import find_user_by_email
+from portal.auth.sessions import sign_in, sign_out
+from portal.extensions import db, limiter
+from portal.services.account_mail import queue_reset_mail, request_registration
 from portal.services.accounts import (
-    EmailTaken,
     SignInDisabled,
     authenticate,
-    password_reset_token,
-    record_sign_in,
-    register_customer,
+    change_password,
     reset_password,
     user_for_reset_token,
 )
-from portal.services.mail import send_mail
+from portal.services.sessions import end_all_sessions
+from portal.services.signin_guard import record_failed_signin, signin_allowed
+
+# The same answer for a new and a taken email: which addresses have accounts stays private.
+REGISTERED = ("Thank you. We sent a message to that address: if the account is new you can "
+              "sign in now with the password you chose.")
 
 DISABLED_MESSAGE = ("Your sign-in has been disabled. Ask the portal's administrators "
                     "to enable it again.")
@@ -55,20 +59,14 @@ def home_for_current_user() -> str:
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit("10 per hour", methods=["POST"])
 def register():
-    """Create an account and sign its owner in."""
+    """Create an account, answering exactly as for an email that already has one."""
     if current_user.is_authenticated:
         return redirect(home_for_current_user())
     form = RegisterForm()
     if form.validate_on_submit():
-        try:
-            user = register_customer(form.email.data, form.password.data, form.account_name.data)
-        except EmailTaken:
-            form.email.errors.append("An account with this email already exists. Sign in instead.")
-        else:
-            login_user(user)
-            record_sign_in(user)
-            flash("Welcome! Your account is ready.", "success")
-            return redirect(url_for("billing.dashboard"))
+        request_registration(form.email.data, form.password.data, form.account_name.data)
+        flash(REGISTERED, "success")
+        return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form), 400 if form.errors else 200
 
 
@@ -80,15 +78,20 @@ def login():
         return redirect(home_for_current_user())
     form = LoginForm()
     if form.validate_on_submit():
+        if not signin_allowed(form.email.data):
+            # Checked before the password, so guesses from many addresses learn nothing.
+            return render_template("auth/login.html", form=form, locked=True), 429
         try:
             user = authenticate(form.email.data, form.password.data)
         except SignInDisabled:
             form.password.errors.append(DISABLED_MESSAGE)
         else:
             if user is None:
+                record_failed_signin(form.email.data)
+                db.session.commit()
                 form.password.errors.append("Email or password is not right.")
             else:
-                login_user(user, remember=form.remember.data)
+                sign_in(user, remember=form.remember.data)
                 flash("Signed in.", "success")
                 next_path = safe_next_path(request.args.get("next"))
                 return redirect(next_path or home_for_current_user())
@@ -98,34 +101,41 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Sign out."""
+    """Sign out everywhere: every session and remember-me cookie of this user ends."""
     form = LogoutForm()
     if not form.validate_on_submit():
         flash("Your session expired; please try again.", "error")
         return redirect(home_for_current_user())
-    logout_user()
+    end_all_sessions(current_user)
+    db.session.commit()
+    sign_out()
     flash("Signed out.", "success")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per hour", methods=["POST"])
+def change_password_page():
+    """Change the password; every other session and remember-me cookie ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        if change_password(user, form.current.data, form.password.data):
+            sign_in(user)  # this browser carries on under the new session version
+            flash("Your password is changed. Every other sign-in has been ended.", "success")
+            return redirect(home_for_current_user())
+        form.current.errors.append("That is not your current password.")
+    return render_template("auth/change_password.html", form=form), 400 if form.errors else 200
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
 @limiter.limit("5 per hour", methods=["POST"])
 def forgot_password():
-    """Email a single-use reset link; answer the same whether or not the email exists."""
+    """Queue a single-use reset link; answer the same whether or not the email exists."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        user = find_user_by_email(form.email.data)
-        if user is not None and user.active:
-            token = password_reset_token(user)
-            link = url_for("auth.reset_password_page", token=token, _external=True)
-            minutes = current_app.config["PASSWORD_RESET_MAX_AGE_S"] // 60
-            send_mail(
-                user.email,
-                "Reset your billing portal password",
-                "Someone asked to reset the password for this email address.\n\n"
-                f"Choose a new password here (valid for {minutes} minutes, once):\n{link}\n\n"
-                "If it was not you, ignore this message: your password stays as it is.\n",
-            )
+        queue_reset_mail(form.email.data)
         flash("If that email has an account, a reset link is on its way.", "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot.html", form=form), 400 if form.errors else 200
@@ -142,7 +152,7 @@ def reset_password_page(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         reset_password(user, form.password.data)
-        logout_user()
+        sign_out()
         flash("Your password is changed. Sign in with the new one.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", form=form), 400 if form.errors else 200

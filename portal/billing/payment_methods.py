@@ -7,7 +7,7 @@ from flask_login import current_user
 from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm
-from portal.billing.outcomes import attempt
+from portal.billing.outcomes import attempt, audit_origin
 from portal.services.checkout import live_subscription
 from portal.services.payment_methods import (
     confirm_setup,
@@ -42,7 +42,7 @@ def setup_intent():
     """Create a SetupIntent for the card the customer is entering; answer its client secret."""
     secret, problem = attempt(create_setup_intent, current_user.account)
     if problem:
-        return jsonify(error=problem), 502
+        return jsonify(error=problem), problem.status
     return jsonify(client_secret=secret)
 
 
@@ -57,9 +57,9 @@ def confirm_card():
     if not isinstance(setup_intent_id, str) or not setup_intent_id.startswith("seti_"):
         return jsonify(error="setup_intent is required"), 400
     card, problem = attempt(confirm_setup, current_user.account, setup_intent_id,
-                            make_default=bool(payload.get("make_default")))
+                            make_default=bool(payload.get("make_default")), **audit_origin())
     if problem:
-        return jsonify(error=problem), 400
+        return jsonify(error=problem), problem.status
     flash(f"{card.brand.title()} ending in {card.last4} was added.", "success")
     return jsonify(payment_method=card.stripe_payment_method_id)
 
@@ -82,6 +82,7 @@ def _card_action(action, payment_method_id: str, done: str):
     """Run a card change from a CSRF-checked form and report it on the cards page."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    _result, problem = attempt(action, current_user.account, payment_method_id)
+    _result, problem = attempt(action, current_user.account, payment_method_id,
+                               **audit_origin())
     flash(problem or done, "error" if problem else "success")
     return redirect(url_for("billing.payment_methods"), 303)

@@ -7,7 +7,7 @@ from flask_login import current_user
 from portal.auth.decorators import customer_required
 from portal.billing import bp
 from portal.billing.forms import ActionForm, CancelForm, ConfirmChangeForm, PlanForm
-from portal.billing.outcomes import attempt
+from portal.billing.outcomes import attempt, audit_origin
 from portal.services.catalog import list_plans, yearly_savings
 from portal.services.checkout import live_subscription, start_checkout
 from portal.services.invoices import (
@@ -16,6 +16,7 @@ from portal.services.invoices import (
     pay_invoice,
     recent_invoices,
 )
+from portal.services.links import external_url
 from portal.services.stripe_client import publishable_key, stripe_js_url
 from portal.services.subscriptions import (
     cancel_at_period_end,
@@ -66,10 +67,10 @@ def checkout():
     if not form.validate_on_submit():
         abort(400)
     # Stripe fills in {CHECKOUT_SESSION_ID}; url_for would escape the braces.
-    success = url_for("billing.checkout_success", _external=True)
+    success = external_url("billing.checkout_success")
     success += "?session_id={CHECKOUT_SESSION_ID}"
     url, problem = attempt(start_checkout, current_user.account, form.lookup_key.data, success,
-                           url_for("billing.checkout_cancel", _external=True))
+                           external_url("billing.checkout_cancel"), **audit_origin())
     if problem:
         flash(problem, "error")
         return redirect(url_for("billing.plans"), 303)
@@ -125,7 +126,7 @@ def confirm_change():
     if not form.validate_on_submit():
         abort(400)
     subscription, problem = attempt(change_plan, current_user.account, form.lookup_key.data,
-                                    form.proration_date.data)
+                                    form.proration_date.data, **audit_origin())
     if problem:
         flash(problem, "error")
     elif subscription.status == "past_due":
@@ -151,7 +152,8 @@ def cancel_subscription():
         flash("Please check the cancellation form.", "error")
         return redirect(url_for("billing.dashboard"), 303)
     subscription, problem = attempt(cancel_at_period_end, current_user.account,
-                                    form.feedback.data or None, form.comment.data or None)
+                                    form.feedback.data or None, form.comment.data or None,
+                                    **audit_origin())
     if problem:
         flash(problem, "error")
     elif subscription.current_period_end:
@@ -168,7 +170,7 @@ def resume_subscription():
     """Keep the subscription renewing after all."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    _subscription, problem = attempt(resume, current_user.account)
+    _subscription, problem = attempt(resume, current_user.account, **audit_origin())
     if problem:
         flash(problem, "error")
     else:

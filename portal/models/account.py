@@ -59,6 +59,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Part of every session's identity: raising it signs the user out everywhere at once.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     account: Mapped[Account | None] = relationship(back_populates="users")
 
@@ -70,6 +72,10 @@ class User(UserMixin, db.Model):
         ),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
     )
+
+    def get_id(self) -> str:
+        """Return the session identity: id and session version, so old sessions stop matching."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def is_active(self) -> bool:

@@ -12,7 +12,7 @@ from portal.models.types import UTCDateTime, utcnow
 
 
 class AuditEntry(db.Model):
-    """One admin action on money or access; rows are only ever added."""
+    """One action on money or access (staff or customer); rows are only ever added."""
 
     __tablename__ = "audit_entries"
 
@@ -24,6 +24,7 @@ class AuditEntry(db.Model):
     amount: Mapped[int | None] = mapped_column()
     currency: Mapped[str | None] = mapped_column(String(3))
     stripe_request_id: Mapped[str | None] = mapped_column(String(255))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 

@@ -1,4 +1,4 @@
-"""Outgoing mail waiting in the database until the transaction that queued it commits."""
+"""Outgoing mail waiting to be sent: written with the change that causes it, sent after commit."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,24 +9,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.extensions import db
 from portal.models.types import UTCDateTime, utcnow
 
-MAX_ATTEMPTS = 5
+MAIL_STATUSES = ("queued", "sent", "failed")
 
 
 class QueuedMail(db.Model):
-    """One message to send; `dedupe_key` makes a second queueing of the same notice a no-op."""
+    """One message to send; a dedupe_key keeps the same message from being queued twice."""
 
     __tablename__ = "queued_mail"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     to: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
-    # [{"filename", "mimetype", "base64"}]
+    # [{filename, mimetype, base64}]
     attachments: Mapped[list] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
-    attempts: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(10), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -34,12 +34,3 @@ class QueuedMail(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_known"),
     )
-
-    def transition(self, status: str, error: str | None = None) -> None:
-        """Record a delivery attempt's outcome."""
-        if status not in ("sent", "failed"):
-            raise ValueError(f"unknown mail status {status!r}")
-        self.status = status
-        self.attempts += 1
-        self.last_error = error
-        self.sent_at = utcnow() if status == "sent" else None

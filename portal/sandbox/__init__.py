@@ -8,7 +8,10 @@ Entry points:
   ``SANDBOX_DELIVER`` (``callable(url, headers, body) -> status`` used instead of HTTP to
   post webhooks), ``SANDBOX_DELIVERY`` (``"inline"``: deliver right after each request
   commits; ``"thread"`` (default): a background loop once a second; ``"manual"``: only
-  when ``deliver_due`` is called).
+  when ``deliver_due`` is called), ``SANDBOX_API_KEYS`` (``{"secret": ..., "publishable":
+  ...}``: the only keys accepted, for a sandbox embedded in one portal; None (default) accepts
+  any test key, as ``sandbox serve`` does), ``SANDBOX_REDIRECT_ORIGINS`` (the origins
+  success, cancel and return URLs may point at; None allows any http(s) address).
 - ``deliver_due(app, now=None)`` posts every due webhook delivery and returns how many
   succeeded; pass ``now`` to simulate later retries.
 - ``reset_state(app)`` empties the store.
@@ -30,7 +33,7 @@ import threading
 import weakref
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
 from .billing.engine import run_billing
 from .core import api
@@ -80,7 +83,8 @@ def create_sandbox_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=os.path.join(here, "templates"),
         static_folder=os.path.join(here, "static"),
     )
-    app.config.update(SANDBOX_DELIVERY="thread", SANDBOX_DELIVER=None)
+    app.config.update(SANDBOX_DELIVERY="thread", SANDBOX_DELIVER=None, SANDBOX_API_KEYS=None,
+                      SANDBOX_REDIRECT_ORIGINS=None)
     app.config.update(config or {})
     if not app.config.get("SANDBOX_DB"):
         os.makedirs(app.instance_path, exist_ok=True)
@@ -99,10 +103,33 @@ def create_sandbox_app(config: dict[str, Any] | None = None) -> Flask:
     register_hosted_pages(app)
     app.extensions["sandbox"] = {"thread": None, "lock": threading.Lock()}
     register_error_pages(app)
+    app.after_request(security_headers)
     if app.config["SANDBOX_DELIVERY"] == "thread":
         # Started on the first request so a forking server starts it in each worker.
         app.before_request(lambda: _ensure_thread(app))
     return app
+
+
+# Pages Stripe.js puts in frames on the portal's pages: card fields and 3-D Secure challenges.
+FRAMED_PATHS = ("/v3/", "/three_d_secure/")
+
+
+def security_headers(response: Response) -> Response:
+    """Give every sandbox response the headers the portal's own pages carry."""
+    origins = current_app.config.get("SANDBOX_REDIRECT_ORIGINS")
+    if request.path.startswith(FRAMED_PATHS):
+        # Framed by the portal's pages (another origin when the sandbox runs alone).
+        ancestors = " ".join(["'self'", *(origins or [])]) if origins is not None else "*"
+    else:
+        ancestors = "'none'"
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-src 'self'; base-uri 'self'; object-src 'none'; "
+        f"frame-ancestors {ancestors}"))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
 
 
 def _ensure_thread(app: Flask) -> None:

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.models.account import find_user_by_email
 from portal.models.types import utcnow
+from portal.services.sessions import end_all_sessions
 
 # Argon2id with the library's defaults (RFC 9106 low-memory profile).
 password_hasher = PasswordHasher()
@@ -124,6 +125,23 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def reset_password(user: User, new_password: str) -> None:
-    """Set a new password; every reset token issued before stops working."""
+    """Set a new password; every reset token and every session of the user stops working."""
     user.password_hash = hash_password(new_password)
+    end_all_sessions(user)
     db.session.commit()
+
+
+def check_password(user: User, password: str) -> bool:
+    """Return True when `password` is the user's current one."""
+    try:
+        return password_hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(user: User, current: str, new_password: str) -> bool:
+    """Set a new password if `current` is right; end every session. False when it is wrong."""
+    if not check_password(user, current):
+        return False
+    reset_password(user, new_password)
+    return True

@@ -1,4 +1,4 @@
-"""Audit entries for admin actions on money or access."""
+"""Audit entries for staff and customer actions on money or access."""
 from __future__ import annotations
 
 from portal.extensions import db
@@ -15,6 +15,7 @@ def record_audit(
     currency: str | None = None,
     stripe_request_id: str | None = None,
     details: dict | None = None,
+    ip: str | None = None,
 ) -> AuditEntry:
     """Add an audit entry to the current transaction; the caller commits with its change."""
     entry = AuditEntry(
@@ -26,6 +27,7 @@ def record_audit(
         currency=currency,
         stripe_request_id=stripe_request_id,
         details=details or {},
+        ip_address=ip,
     )
     db.session.add(entry)
     return entry

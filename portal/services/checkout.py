@@ -4,11 +4,12 @@ from __future__ import annotations
 import time
 
 from portal.extensions import db
-from portal.models import Account, Price, Subscription
+from portal.models import Account, Price, Subscription, User
 from portal.models.subscription import LIVE_STATUSES
+from portal.services.audit import record_audit
 from portal.services.customers import ensure_stripe_customer
 from portal.services.refusals import BillingRefused
-from portal.services.stripe_client import stripe_client
+from portal.services.stripe_client import request_id, stripe_client
 
 
 class CheckoutRefused(BillingRefused):
@@ -43,7 +44,8 @@ def checkout_price(lookup_key: str) -> Price:
     return price
 
 
-def start_checkout(account: Account, lookup_key: str, success_url: str, cancel_url: str) -> str:
+def start_checkout(account: Account, lookup_key: str, success_url: str, cancel_url: str, *,
+                   actor: User | None = None, ip: str | None = None) -> str:
     """Create a Checkout Session for the plan price and return the page to send the customer to."""
     price = checkout_price(lookup_key)
     if live_subscription(account) is not None:
@@ -69,4 +71,10 @@ def start_checkout(account: Account, lookup_key: str, success_url: str, cancel_u
         },
         options={"idempotency_key": f"checkout-{account.id}-{lookup_key}-{minute}"},
     )
+    record_audit(actor, "checkout.started", "checkout_session", session.id,
+                 amount=price.unit_amount, currency=price.currency,
+                 stripe_request_id=request_id(session), ip=ip,
+                 details={"account_id": account.id, "plan": lookup_key,
+                          "trial_days": subscription_data.get("trial_period_days")})
+    db.session.commit()
     return session.url

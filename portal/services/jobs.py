@@ -36,20 +36,15 @@ def enqueue_event(event_id: int) -> str:
     return process_event(event_id)
 
 
-def worker_app() -> Flask:
-    """Return this worker process's app for its configuration, built on first use."""
+def run_event(event_id: int) -> str:
+    """Process one event inside an RQ worker, with an app built once per worker process."""
     key = (os.environ.get("INSTANCE_PATH"), os.environ.get("DATABASE_URL"))
     app = _worker_apps.get(key)
     if app is None:
         from portal import create_app
 
         app = _worker_apps[key] = create_app()
-    return app
-
-
-def run_event(event_id: int) -> str:
-    """Process one event inside an RQ worker, with an app built once per worker process."""
-    with worker_app().app_context():
+    with app.app_context():
         return process_event(event_id)
 
 

@@ -1,14 +1,9 @@
-"""Outgoing mail: queued in the caller's transaction, delivered only after it commits.
-
-Delivery goes through SMTP when MAIL_SERVER is set, otherwise each message becomes an .eml
-file in the outbox folder. MAIL_DELIVERY picks who delivers queued rows after a commit:
-'rq' (an RQ job; the default with REDIS_URL), 'thread' (a background thread; the default
-otherwise), 'inline' (right after the commit, in the same thread) or 'manual'
-(`deliver_queued_mail()` or `flask mail flush` only).
-"""
+"""Outgoing mail: queued with the change that causes it, sent after commit (SMTP or outbox)."""
 from __future__ import annotations
 
 import base64
+import logging
+import os
 import smtplib
 import threading
 import uuid
@@ -17,15 +12,20 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from flask import Flask, current_app
-from sqlalchemy import event
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
-from portal.models.mail import MAX_ATTEMPTS, QueuedMail
+from portal.models.mail import QueuedMail
+from portal.models.types import utcnow
 
-PENDING_KEY = "queued_mail_ids"
+MAX_ATTEMPTS = 5
 MAIL_QUEUE = "mail"
+PENDING_KEY = "queued_mail_ids"
+log = logging.getLogger(__name__)
+_worker_apps: dict[tuple[str | None, str | None], Flask] = {}
 
 
 def build_message(to: str, subject: str, body: str, html: str | None = None,
@@ -60,107 +60,136 @@ def send_mail(to: str, subject: str, body: str, html: str | None = None,
                 smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
             smtp.send_message(message)
     else:
+        # Messages hold reset links: the outbox is for its owner's eyes only.
         outbox = Path(config["MAIL_OUTBOX_DIR"])
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / f"{uuid.uuid4().hex}.eml"
-        path.write_bytes(message.as_bytes())
+        outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        partial = outbox / f".{name}.part"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes())
+        # Renamed once complete, so whoever reads *.eml never sees half a message.
+        os.replace(partial, outbox / f"{name}.eml")
     return message
 
 
 def queue_mail(*, to: str, subject: str, text: str, html: str | None = None,
                attachments: Iterable[tuple[str, str, bytes]] = (),
                dedupe_key: str | None = None) -> bool:
-    """Queue a message in the current transaction; False when `dedupe_key` was queued before."""
-    if dedupe_key is not None and db.session.scalar(
-            db.select(QueuedMail.id).where(QueuedMail.dedupe_key == dedupe_key)) is not None:
-        return False
+    """Add a message to the current transaction; False when its dedupe_key is already queued."""
+    if dedupe_key is not None:
+        exists = db.session.scalar(
+            db.select(QueuedMail.id).where(QueuedMail.dedupe_key == dedupe_key))
+        if exists is not None:
+            return False
     row = QueuedMail(
-        dedupe_key=dedupe_key, to=to, subject=subject, text=text, html=html,
+        to=to, subject=subject, text=text, html=html, dedupe_key=dedupe_key,
         attachments=[{"filename": name, "mimetype": mimetype,
-                      "base64": base64.b64encode(content).decode("ascii")}
+                      "base64": base64.b64encode(content).decode()}
                      for name, mimetype, content in attachments],
-        status="queued", attempts=0)
-    # Check-then-insert: should another transaction queue the same key meanwhile, the unique
-    # key fails this one's commit, and its retry (webhook processing retries on integrity
-    # errors) then finds the row. No savepoint: pysqlite would commit the caller's work early.
-    db.session.add(row)
+        status="queued", attempts=0,
+    )
+    if dedupe_key is None or db.session.get_bind().dialect.name == "sqlite":
+        # pysqlite opens no transaction before a SAVEPOINT, so releasing one would commit the
+        # caller's work early (a rolled-back caller would leave its mail queued). SQLite has a
+        # single writer: a racing twin fails the caller's commit, which webhooks retry.
+        db.session.add(row)
+        return True
+    # A concurrent writer may insert the same key between the check and here: the unique key
+    # decides, inside a savepoint so the caller's transaction survives.
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return False
     return True
 
 
-def _send_row(row: QueuedMail) -> None:
-    """Send one queued row and record the outcome on it."""
-    try:
-        send_mail(row.to, row.subject, row.text, row.html, [
-            (item["filename"], item["mimetype"], base64.b64decode(item["base64"]))
-            for item in row.attachments or []])
-        row.transition("sent")
-    except Exception as exc:  # noqa: BLE001 - a failed send is kept with its error for retry
-        row.transition("failed", f"{type(exc).__name__}: {exc}")
-
-
 def deliver_queued_mail(ids: Iterable[int] | None = None) -> int:
-    """Send queued rows (all of them, or those `ids`), retrying failed ones; return how many
-    were sent. Runs in its own session so it never shares the caller's transaction."""
+    """Send queued rows (the given ids, or everything due); mark them sent or failed."""
+    app = current_app._get_current_object()
     sent = 0
     with Session(db.engine) as session:
-        query = db.select(QueuedMail).where(
-            QueuedMail.status.in_(("queued", "failed")), QueuedMail.attempts < MAX_ATTEMPTS)
-        if ids is not None:
-            query = query.where(QueuedMail.id.in_(list(ids)))
-        for row_id in list(session.scalars(query.with_only_columns(QueuedMail.id)
-                                           .order_by(QueuedMail.id))):
-            row = session.get(QueuedMail, row_id, with_for_update=True)
-            if row is None or row.status == "sent" or row.attempts >= MAX_ATTEMPTS:
-                session.rollback()
-                continue
-            _send_row(row)
-            sent += row.status == "sent"
-            session.commit()
+        query = db.select(QueuedMail.id)
+        if ids is None:
+            query = query.where(
+                (QueuedMail.status == "queued")
+                | ((QueuedMail.status == "failed") & (QueuedMail.attempts < MAX_ATTEMPTS)))
+        else:
+            query = query.where(QueuedMail.id.in_(list(ids)), QueuedMail.status == "queued")
+        for mail_id in session.scalars(query.order_by(QueuedMail.id)).all():
+            sent += _deliver_one(app, session, mail_id)
     return sent
 
 
-def delivery_mode(config) -> str:
-    """Return how queued mail is delivered after a commit."""
-    return config.get("MAIL_DELIVERY") or ("rq" if config.get("REDIS_URL") else "thread")
-
-
-def _deliver_in_thread(app: Flask, ids: list[int]) -> None:
-    """Deliver rows from a background thread with its own app context."""
-    def run() -> None:
+def _deliver_one(app: Flask, session: Session, mail_id: int) -> int:
+    """Claim one row (so two senders never both send it), send it, record the outcome."""
+    row = session.get(QueuedMail, mail_id)
+    if row is None or row.status == "sent":
+        return 0
+    claimed = session.execute(
+        update(QueuedMail)
+        .where(QueuedMail.id == mail_id, QueuedMail.status == row.status,
+               QueuedMail.attempts == row.attempts)
+        .values(attempts=row.attempts + 1)
+    ).rowcount
+    session.commit()
+    if claimed != 1:
+        return 0
+    session.refresh(row)
+    attachments = [(item["filename"], item["mimetype"], base64.b64decode(item["base64"]))
+                   for item in row.attachments or []]
+    try:
         with app.app_context():
-            deliver_queued_mail(ids)
-
-    threading.Thread(target=run, name="mail-delivery", daemon=True).start()
+            send_mail(row.to, row.subject, row.text, row.html, attachments)
+    except (OSError, smtplib.SMTPException) as exc:
+        row.status, row.last_error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        session.commit()
+        log.warning("mail %s to %s failed (attempt %s): %s", row.id, row.to, row.attempts, exc)
+        return 0
+    row.status, row.sent_at, row.last_error = "sent", utcnow(), None
+    session.commit()
+    return 1
 
 
 def run_mail_job(ids: list[int]) -> int:
-    """Deliver rows inside an RQ worker, with an app built once per worker process."""
-    from portal.services.jobs import worker_app
+    """Send queued rows inside an RQ worker, with an app built once per worker process."""
+    key = (os.environ.get("INSTANCE_PATH"), os.environ.get("DATABASE_URL"))
+    app = _worker_apps.get(key)
+    if app is None:
+        from portal import create_app
 
-    with worker_app().app_context():
+        app = _worker_apps[key] = create_app()
+    with app.app_context():
         return deliver_queued_mail(ids)
 
 
-def schedule_delivery(ids: list[int]) -> None:
-    """Hand committed rows to the configured delivery."""
-    app = current_app._get_current_object()
-    mode = delivery_mode(app.config)
+def dispatch_queued_mail(app: Flask, ids: list[int]) -> None:
+    """Start delivery of just-committed rows the way MAIL_DELIVERY says."""
+    mode = app.config.get("MAIL_DELIVERY", "thread")
+    if mode == "manual" or not ids:
+        return
     if mode == "inline":
-        deliver_queued_mail(ids)
-    elif mode == "thread":
-        _deliver_in_thread(app, ids)
+        with app.app_context():
+            deliver_queued_mail(ids)
     elif mode == "rq":
         from redis import Redis
         from rq import Queue
 
         queue = Queue(MAIL_QUEUE, connection=Redis.from_url(app.config["REDIS_URL"]))
         queue.enqueue(run_mail_job, ids)
-    # 'manual': rows wait for deliver_queued_mail() or `flask mail flush`.
+    else:
+        def deliver_in_background() -> None:
+            with app.app_context():
+                deliver_queued_mail(ids)
+
+        threading.Thread(target=deliver_in_background, name="mail-delivery",
+                         daemon=True).start()
 
 
 @event.listens_for(Session, "after_flush")
-def _remember_queued(session: Session, _context) -> None:
-    """Note the ids of mail rows written in this transaction."""
+def _remember_new_mail(session: Session, _flush_context) -> None:
+    """Note the ids of mail rows this transaction wrote, to deliver once it commits."""
     ids = [obj.id for obj in session.new if isinstance(obj, QueuedMail)]
     if ids:
         session.info.setdefault(PENDING_KEY, []).extend(ids)
@@ -168,22 +197,16 @@ def _remember_queued(session: Session, _context) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _deliver_after_commit(session: Session) -> None:
-    """Deliver the rows this transaction queued, now that they are committed."""
+    """Hand committed mail rows to delivery; never inside the caller's transaction."""
     if session.in_nested_transaction():
-        return  # a savepoint was released; the rows wait for the outer commit
+        return  # a savepoint was released: the real commit is still to come
     ids = session.info.pop(PENDING_KEY, None)
-    if ids:
-        schedule_delivery(ids)
+    if ids and has_app_context():
+        dispatch_queued_mail(current_app._get_current_object(), ids)
 
 
 @event.listens_for(Session, "after_rollback")
-def _forget_queued(session: Session) -> None:
-    """Forget rows of a transaction that was rolled back: they were never written."""
+def _forget_rolled_back_mail(session: Session) -> None:
+    """Drop ids of rows a rollback undid (a savepoint's rollback keeps its outer rows)."""
     if not session.in_nested_transaction():
         session.info.pop(PENDING_KEY, None)
-
-
-def flush_queue() -> int:
-    """Send everything still queued (and failed rows under the attempt limit)."""
-    return deliver_queued_mail()
-

@@ -5,12 +5,13 @@ what it is about, so a webhook delivered twice or replayed never sends it twice.
 """
 from __future__ import annotations
 
-from flask import current_app, has_request_context, render_template, request, url_for
+from flask import render_template
 
 from portal.extensions import db
 from portal.models import Account, Invoice, Price, Subscription, User
 from portal.models.account import Role
 from portal.services.billing_details import email_change_token
+from portal.services.links import external_url
 from portal.services.mail import queue_mail
 from portal.services.statements import failure_reason
 
@@ -23,15 +24,6 @@ def billing_address(account: Account) -> str | None:
         User.account_id == account.id, User.role == Role.CUSTOMER.value,
         User.active.is_(True)).order_by(User.id).limit(1))
     return member
-
-
-def portal_url(endpoint: str, **values) -> str:
-    """Return an absolute portal URL for an email, inside or outside a request."""
-    base = current_app.config.get("PORTAL_BASE_URL")
-    if not base and has_request_context():
-        base = request.host_url
-    with current_app.test_request_context("/", base_url=base or "http://127.0.0.1:5000"):
-        return url_for(endpoint, _external=True, **values)
 
 
 def _queue(kind: str, to: str, subject: str, dedupe_key: str, attachments=(), **context):
@@ -58,7 +50,7 @@ def send_receipt(invoice: Invoice) -> bool:
     return _queue("receipt", to, f"Receipt for invoice {invoice.number}", key,
                   attachments=[(document.filename, "application/pdf", document.read())],
                   invoice=invoice, account=account,
-                  invoice_url=portal_url("billing.invoice", invoice_id=invoice.stripe_invoice_id))
+                  invoice_url=external_url("billing.invoice", invoice_id=invoice.stripe_invoice_id))
 
 
 def send_payment_failed(invoice: Invoice) -> bool:
@@ -71,8 +63,7 @@ def send_payment_failed(invoice: Invoice) -> bool:
         "payment_failed", to, f"Payment failed for invoice {invoice.number}",
         f"payment-failed:{invoice.stripe_invoice_id}:{invoice.attempt_count}",
         invoice=invoice, account=account, reason=failure_reason(invoice),
-        pay_url=portal_url("billing.invoice", invoice_id=invoice.stripe_invoice_id,
-                           _anchor="pay"))
+        pay_url=external_url("billing.invoice", invoice_id=invoice.stripe_invoice_id) + "#pay")
 
 
 def send_trial_reminder(subscription: Subscription) -> bool:
@@ -88,7 +79,7 @@ def send_trial_reminder(subscription: Subscription) -> bool:
         f"trial-reminder:{subscription.stripe_subscription_id}:"
         f"{int(subscription.trial_end.timestamp())}",
         subscription=subscription, account=account, price=_price(subscription),
-        billing_url=portal_url("billing.dashboard"))
+        billing_url=external_url("billing.dashboard"))
 
 
 def send_renewal_reminder(upcoming: dict, subscription: Subscription | None) -> bool:
@@ -109,7 +100,7 @@ def send_renewal_reminder(upcoming: dict, subscription: Subscription | None) -> 
         subscription=subscription, account=account, price=price, renews_at=renews_at,
         amount=upcoming.get("amount_due") or upcoming.get("total") or 0,
         currency=upcoming.get("currency") or subscription.currency,
-        billing_url=portal_url("billing.dashboard"))
+        billing_url=external_url("billing.dashboard"))
 
 
 def send_cancellation(subscription: Subscription) -> bool:
@@ -122,13 +113,13 @@ def send_cancellation(subscription: Subscription) -> bool:
         "canceled", to, "Your subscription has been canceled",
         f"canceled:{subscription.stripe_subscription_id}",
         subscription=subscription, account=account, price=_price(subscription),
-        plans_url=portal_url("billing.plans"))
+        plans_url=external_url("billing.plans"))
 
 
 def send_email_change_link(user: User, new_email: str, password: str) -> bool:
     """Send a confirmation link to the new address; the change waits until it is opened."""
     token = email_change_token(user, new_email, password)
-    link = portal_url("billing.confirm_email", token=token)
+    link = external_url("billing.confirm_email", token=token)
     queued = _queue("email_change", new_email.strip().lower(),
                     "Confirm your new billing portal email", None,
                     user=user, new_email=new_email.strip().lower(), link=link)

@@ -6,6 +6,7 @@ from sqlalchemy import func
 from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.services.audit import record_audit
+from portal.services.sessions import end_all_sessions
 
 
 class LastAdminError(ValueError):
@@ -42,6 +43,8 @@ def set_user_active(actor: User, user: User, active: bool) -> None:
     if not active and user.role == Role.ADMIN.value and _active_admin_count() <= 1:
         raise LastAdminError("The last active admin cannot be disabled.")
     user.active = active
+    if not active:
+        end_all_sessions(user)
     action = "user.enabled" if active else "user.disabled"
     record_audit(actor, action, "user", user.id, details={"email": user.email})
     db.session.commit()

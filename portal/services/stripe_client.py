@@ -11,19 +11,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import stripe
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app
 from werkzeug.datastructures import Headers
 from werkzeug.test import Client
 
 # Where the embedded sandbox is mounted inside the portal, for browsers (Checkout, Stripe.js).
 SANDBOX_PREFIX = "/_stripe"
-SANDBOX_SECRET_KEY = "sk_test_portal_sandbox"
-SANDBOX_PUBLISHABLE_KEY = "pk_test_portal_sandbox"
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 WEBHOOK_PATH = "/webhooks/stripe"
 
 StripeError = stripe.StripeError
 CardError = stripe.CardError
+APIConnectionError = stripe.APIConnectionError
 InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
 
@@ -46,10 +45,8 @@ def payments_configured(config: Mapping) -> bool:
 
 
 def public_base_url() -> str:
-    """Return the portal's address as browsers see it (request host, else PORTAL_BASE_URL)."""
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return (current_app.config.get("PORTAL_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    """Return the portal's address as browsers see it: PORTAL_BASE_URL, never a request's Host."""
+    return current_app.config["PORTAL_BASE_URL"].rstrip("/")
 
 
 def stripe_js_url() -> str:
@@ -62,7 +59,7 @@ def stripe_js_url() -> str:
 def publishable_key() -> str:
     """Return the publishable key the browser uses with Stripe.js."""
     if stripe_mode(current_app.config) == "sandbox":
-        return SANDBOX_PUBLISHABLE_KEY
+        return current_app.config["SANDBOX_PUBLISHABLE_KEY"]
     return current_app.config["STRIPE_PUBLISHABLE_KEY"]
 
 
@@ -119,7 +116,7 @@ def build_client(app: Flask) -> stripe.StripeClient:
         http_client = app.extensions["stripe_http_client"] = InProcessHTTPClient(
             sandbox.wsgi_app, base_url)
         return stripe.StripeClient(
-            SANDBOX_SECRET_KEY,
+            config["SANDBOX_SECRET_KEY"],
             http_client=http_client,
             base_addresses={"api": "http://sandbox.invalid"},
             max_network_retries=0,

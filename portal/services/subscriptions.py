@@ -5,11 +5,12 @@ import time
 from dataclasses import dataclass
 
 from portal.extensions import db
-from portal.models import Account, Price, Subscription
+from portal.models import Account, Price, Subscription, User
 from portal.services import sync
+from portal.services.audit import record_audit
 from portal.services.checkout import live_subscription
 from portal.services.refusals import BillingRefused
-from portal.services.stripe_client import as_dict, stripe_client
+from portal.services.stripe_client import as_dict, request_id, stripe_client
 
 CANCELLATION_FEEDBACK = (
     ("too_expensive", "It is too expensive"),
@@ -92,10 +93,12 @@ def proration_preview(account: Account, lookup_key: str) -> ProrationPreview:
     )
 
 
-def change_plan(account: Account, lookup_key: str, proration_date: int) -> Subscription:
+def change_plan(account: Account, lookup_key: str, proration_date: int, *,
+                actor: User | None = None, ip: str | None = None) -> Subscription:
     """Switch the subscription's price with the previewed proration_date; bill it now."""
     subscription = changeable_subscription(account)
     price = price_by_lookup_key(lookup_key)
+    previous_price_id = subscription.stripe_price_id
     now = int(time.time())
     # Stripe accepts a proration_date within the current period; a stale preview is refused.
     if not now - 3600 <= proration_date <= now:
@@ -112,12 +115,24 @@ def change_plan(account: Account, lookup_key: str, proration_date: int) -> Subsc
     latest = as_dict(updated).get("latest_invoice")
     if isinstance(latest, dict):
         sync.invoice(latest)
+    previous = db.session.scalar(db.select(Price).where(Price.stripe_price_id == previous_price_id))
+    billed = latest if isinstance(latest, dict) else {}
+    record_audit(
+        actor, "subscription.plan_changed", "subscription", row.stripe_subscription_id,
+        amount=billed.get("amount_due", 0), currency=billed.get("currency") or price.currency,
+        stripe_request_id=request_id(updated), ip=ip,
+        details={"account_id": account.id, "invoice": billed.get("id"),
+                 "from": previous.lookup_key if previous else previous_price_id,
+                 "from_amount": previous.unit_amount if previous else None,
+                 "to": price.lookup_key, "to_amount": price.unit_amount,
+                 "proration_date": proration_date},
+    )
     db.session.commit()
     return row
 
 
-def cancel_at_period_end(account: Account, feedback: str | None, comment: str | None
-                         ) -> Subscription:
+def cancel_at_period_end(account: Account, feedback: str | None, comment: str | None, *,
+                         actor: User | None = None, ip: str | None = None) -> Subscription:
     """Stop the subscription from renewing, keeping the customer's reason."""
     subscription = changeable_subscription(account)
     details: dict = {}
@@ -132,11 +147,18 @@ def cancel_at_period_end(account: Account, feedback: str | None, comment: str | 
         subscription.stripe_subscription_id, params=params
     )
     row = sync.subscription(updated)
+    record_audit(actor, "subscription.cancel_requested", "subscription",
+                 row.stripe_subscription_id, stripe_request_id=request_id(updated), ip=ip,
+                 details={"account_id": account.id, "feedback": feedback,
+                          "comment": details.get("comment"),
+                          "ends_at": row.current_period_end.isoformat()
+                          if row.current_period_end else None})
     db.session.commit()
     return row
 
 
-def resume(account: Account) -> Subscription:
+def resume(account: Account, *, actor: User | None = None, ip: str | None = None
+           ) -> Subscription:
     """Undo a cancellation at period end before the period is over."""
     subscription = changeable_subscription(account)
     if not subscription.cancel_at_period_end:
@@ -147,6 +169,9 @@ def resume(account: Account) -> Subscription:
                                                                          "comment": ""}},
     )
     row = sync.subscription(updated)
+    record_audit(actor, "subscription.resumed", "subscription", row.stripe_subscription_id,
+                 stripe_request_id=request_id(updated), ip=ip,
+                 details={"account_id": account.id})
     db.session.commit()
     return row
 

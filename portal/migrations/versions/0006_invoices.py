@@ -1,7 +1,7 @@
-"""invoices, billing details, tax ids, queued mail
+"""invoices, billing details, tax ids
 
 Revision ID: 0006_invoices
-Revises: 0003
+Revises: 0005_security
 Create Date: 2026-11-29 19:41:11+00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006_invoices'
-down_revision = '0003'
+down_revision = '0005_security'
 branch_labels = None
 depends_on = None
 
@@ -32,26 +32,6 @@ def upgrade():
     with op.batch_alter_table('invoice_payments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoice_payments_stripe_invoice_id'), ['stripe_invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoice_payments_stripe_payment_intent_id'), ['stripe_payment_intent_id'], unique=False)
-
-    op.create_table('queued_mail',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('dedupe_key', sa.String(length=255), nullable=True),
-    sa.Column('to', sa.String(length=320), nullable=False),
-    sa.Column('subject', sa.String(length=500), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('html', sa.Text(), nullable=True),
-    sa.Column('attachments', sa.JSON(), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status IN ('queued', 'sent', 'failed')", name=op.f('ck_queued_mail_status_known')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_queued_mail')),
-    sa.UniqueConstraint('dedupe_key', name=op.f('uq_queued_mail_dedupe_key'))
-    )
-    with op.batch_alter_table('queued_mail', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_queued_mail_status'), ['status'], unique=False)
 
     op.create_table('tax_ids',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -135,10 +115,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_tax_ids_account_id'))
 
     op.drop_table('tax_ids')
-    with op.batch_alter_table('queued_mail', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_queued_mail_status'))
-
-    op.drop_table('queued_mail')
     with op.batch_alter_table('invoice_payments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invoice_payments_stripe_payment_intent_id'))
         batch_op.drop_index(batch_op.f('ix_invoice_payments_stripe_invoice_id'))

@@ -8,8 +8,9 @@ A resource module declares endpoints with ``@route``::
         ...
         return customer            # the stored dict; rendering/expand happen here
 
-The pipeline: Request-Id, authentication (any ``sk_test_`` key; ``pk_test_`` only on
-routes marked ``publishable``), parameter decoding, ``BEGIN IMMEDIATE``, idempotent
+The pipeline: Request-Id, authentication (any ``sk_test_`` key, or only the pair in
+``SANDBOX_API_KEYS`` when set; ``pk_test_`` only on routes marked ``publishable``),
+parameter decoding, ``BEGIN IMMEDIATE``, idempotent
 replay (``core.idempotency``), the handler, ``expand``, the idempotency record, COMMIT,
 then inline webhook delivery when configured. A ``StripeError`` becomes Stripe's error
 body; with ``commit=True`` the transaction still commits.
@@ -140,9 +141,19 @@ def authenticate(publishable: bool) -> str:
                 "This API call cannot be made with a publishable API key. Please use a secret "
                 "API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys."
             )
-        masked = key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else key
-        raise auth_error(f"Invalid API Key provided: {masked}")
+        raise auth_error(f"Invalid API Key provided: {_masked(key)}")
+    accepted = current_app.config.get("SANDBOX_API_KEYS")
+    if accepted is not None:
+        # Locked to one portal: only the key pair it generated opens this sandbox.
+        allowed_keys = {accepted["secret"]} | ({accepted["publishable"]} if publishable else set())
+        if key not in allowed_keys:
+            raise auth_error(f"Invalid API Key provided: {_masked(key)}")
     return key
+
+
+def _masked(key: str) -> str:
+    """Return a key as Stripe quotes it in errors: the start and end, the middle starred."""
+    return key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else key
 
 
 def request_params() -> dict[str, Any]:

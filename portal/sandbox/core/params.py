@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
 
 from .errors import invalid, required, unknown_param
 
@@ -85,6 +88,32 @@ class Str(Spec):
         if self.choices and value not in self.choices:
             raise invalid(f"Invalid {name}: must be one of {', '.join(self.choices)}", name)
         return value
+
+
+def check_redirect_url(value: str, name: str) -> str:
+    """Refuse a URL the browser will be sent to unless it is http(s) on an allowed origin.
+
+    ``SANDBOX_REDIRECT_ORIGINS`` (a list of ``scheme://host[:port]``) limits the origins; None
+    allows any http(s) address, as for the sandbox served alone.
+    """
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(
+            ord(char) < 33 for char in value):
+        raise invalid("Not a valid URL", name)
+    allowed = current_app.config.get("SANDBOX_REDIRECT_ORIGINS")
+    if allowed is not None:
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        if origin not in {entry.rstrip("/").lower() for entry in allowed}:
+            raise invalid(f"Not a valid URL: {name} must be on {', '.join(allowed)}", name)
+    return value
+
+
+class Url(Str):
+    """A URL the browser is sent to (success, cancel and return URLs)."""
+
+    def coerce(self, value: Any, name: str) -> Any:
+        value = super().coerce(value, name)
+        return None if value is None else check_redirect_url(value, name)
 
 
 class Int(Spec):

@@ -26,7 +26,7 @@ from ..core.errors import invalid, state_error
 from ..core.ids import random_token
 from ..core.lists import equals, field, filtered, list_of, paginate
 from ..core.objects import apply_metadata, fetch, insert, new_object, save
-from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, need
+from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, Url, need
 from ..objects import checkout_sessions, setup_intents
 from . import checkout_line_items
 
@@ -44,8 +44,8 @@ LINE_ITEM = {
 CREATE_SPEC = {
     "mode": Str(MODES),
     "line_items": List(LINE_ITEM),
-    "success_url": Str(),
-    "cancel_url": Str(),
+    "success_url": Url(),
+    "cancel_url": Url(),
     "customer": Str(),
     "customer_email": Str(),
     "customer_creation": Str(("always", "if_required")),

@@ -12,7 +12,7 @@ from ..core.currencies import check_currency
 from ..core.errors import invalid, state_error
 from ..core.lists import equals, filtered, paginate, search
 from ..core.objects import apply, apply_metadata, save
-from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str
+from ..core.params import LIST_SPEC, Anything, Bool, Int, List, Meta, Str, Url
 from ..objects import three_d_secure
 from ..objects.payment_intents import (
     cancel,
@@ -44,7 +44,7 @@ UPDATE_SPEC = {
 CONFIRM_SPEC = {
     "payment_method": Str(),
     "off_session": OFF_SESSION,
-    "return_url": Str(),
+    "return_url": Url(),
     "setup_future_usage": Str(("on_session", "off_session")),
     "receipt_email": Str(),
     "error_on_requires_action": Bool(),

@@ -7,7 +7,7 @@ from ..core.context import Ctx
 from ..core.errors import state_error
 from ..core.lists import equals, field, filtered, paginate
 from ..core.objects import apply, apply_metadata, save
-from ..core.params import LIST_SPEC, Anything, Bool, List, Meta, Str
+from ..core.params import LIST_SPEC, Anything, Bool, List, Meta, Str, Url
 from ..objects import three_d_secure
 from ..objects.setup_intents import cancel, confirm, load, new_setup_intent, use_payment_method
 
@@ -22,7 +22,7 @@ UPDATE_SPEC = {
 }
 CONFIRM_SPEC = {
     "payment_method": Str(),
-    "return_url": Str(),
+    "return_url": Url(),
     "mandate_data": Anything(),
     "payment_method_options": Anything(),
     "use_stripe_sdk": Bool(),

@@ -114,8 +114,8 @@ def test_rq_delivery_runs_in_a_worker_when_redis_is_set(app, monkeypatch, databa
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from portal.worker import close_worker_apps
     from portal.services.mail import MAIL_QUEUE
+    from portal.worker import close_worker_apps
     from tests.helpers import skip_or_fail
 
     url = os.environ.get("TEST_REDIS_URL")

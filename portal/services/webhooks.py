@@ -18,6 +18,7 @@ from portal.models import (
 )
 from portal.services import sync
 from portal.services.payment_methods import adopt_checkout_card
+from portal.services.refunds import follow_stripe_refund
 from portal.services.stripe_client import as_dict, construct_event, stripe_client
 
 Handler = Callable[[dict, int], None]
@@ -113,14 +114,14 @@ def on_charge(data: dict, created: int) -> None:
     _mirror(sync.charge, Charge, data, created,
             stripe_client().v1.charges.retrieve)
     for refund in (data.get("refunds") or {}).get("data") or []:
-        _mirror(sync.refund, Refund, refund, created,
-                stripe_client().v1.refunds.retrieve)
+        follow_stripe_refund(_mirror(sync.refund, Refund, refund, created,
+                                     stripe_client().v1.refunds.retrieve))
 
 
 def on_refund(data: dict, created: int) -> None:
-    """Mirror a refund."""
-    _mirror(sync.refund, Refund, data, created,
-            stripe_client().v1.refunds.retrieve)
+    """Mirror a refund and move the portal's record of it along."""
+    follow_stripe_refund(_mirror(sync.refund, Refund, data, created,
+                                 stripe_client().v1.refunds.retrieve))
 
 
 def on_checkout_completed(data: dict, created: int) -> None:
@@ -157,6 +158,8 @@ HANDLERS: dict[str, Handler] = {
     "charge.refunded": on_charge,
     "refund.created": on_refund,
     "refund.updated": on_refund,
+    "refund.failed": on_refund,
+    "charge.refund.updated": on_refund,
 }
 
 

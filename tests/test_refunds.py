@@ -256,3 +256,14 @@ def test_concurrent_refunds_never_exceed_the_charge(app, paid_charge, make_user)
     db.session.expire_all()
     sent = db.session.scalars(db.select(RefundRequest)).all()
     assert sum(r.amount for r in sent) == 4500 <= 5000
+
+
+def test_wrong_step_up_passwords_are_limited(app, client, admin, paid_charge):
+    charge = paid_charge(5000)
+    page = review(client, charge, "1.00")
+    statuses = [confirm(client, charge, page, 100, password=f"wrong guess {i}").status_code
+                for i in range(11)]
+    assert statuses == [403] * 10 + [429]
+    # The right password is refused too until the hour is over: the guesses were used up.
+    assert confirm(client, charge, page, 100).status_code == 429
+    assert records() == []

@@ -5,13 +5,13 @@ import secrets
 import time
 from decimal import Decimal, InvalidOperation
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from portal.admin import bp
 from portal.admin.forms import RefundConfirmForm, RefundForm, RefundStepForm
 from portal.auth.decorators import admin_required
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.models import Charge, RefundRequest
 from portal.services.accounts import check_password
 from portal.services.money import minor_unit_exponent
@@ -27,6 +27,22 @@ from portal.services.refunds import (
 )
 
 STEP_UP_KEY = "step_up_at"
+# Wrong passwords typed at a step-up, per admin: a stolen session cannot guess for long.
+STEP_UP_GUESSES = "10 per hour"
+
+
+def _step_up_key() -> str:
+    """Return the rate-limit key of the signed-in admin's step-up attempts."""
+    return f"step-up:{getattr(current_user, 'id', None)}"
+
+
+def _wrong_password_typed(_response) -> bool:
+    """Return True when this request typed a wrong step-up password (counted against the limit)."""
+    return bool(g.get("step_up_failed"))
+
+
+step_up_limit = limiter.limit(STEP_UP_GUESSES, key_func=_step_up_key, methods=["POST"],
+                              deduct_when=_wrong_password_typed)
 
 
 def _minor_units(text: str, currency: str) -> int | None:
@@ -50,6 +66,8 @@ def stepped_up(password: str | None) -> bool:
     if password and check_password(current_user, password):
         session[STEP_UP_KEY] = time.time()
         return True
+    if password:
+        g.step_up_failed = True
     return False
 
 
@@ -92,6 +110,7 @@ def review_refund(charge_id: int):
 
 @bp.route("/charges/<int:charge_id>/refund", methods=["POST"])
 @admin_required
+@step_up_limit
 def create_refund(charge_id: int):
     """Record a confirmed refund and send it (or hold it for a second admin's approval)."""
     charge = db.get_or_404(Charge, charge_id)
@@ -120,6 +139,7 @@ def _outcome(record: RefundRequest) -> str:
 
 @bp.route("/refunds/<int:refund_id>/approve", methods=["POST"])
 @admin_required
+@step_up_limit
 def approve(refund_id: int):
     """Approve another admin's refund and send it."""
     record = db.get_or_404(RefundRequest, refund_id)
@@ -140,6 +160,7 @@ def approve(refund_id: int):
 
 @bp.route("/refunds/<int:refund_id>/retry", methods=["POST"])
 @admin_required
+@step_up_limit
 def retry(refund_id: int):
     """Try a failed refund again as a new refund, or send a stuck one again under its key."""
     record = db.get_or_404(RefundRequest, refund_id)

@@ -267,3 +267,46 @@ def test_wrong_step_up_passwords_are_limited(app, client, admin, paid_charge):
     # The right password is refused too until the hour is over: the guesses were used up.
     assert confirm(client, charge, page, 100).status_code == 429
     assert records() == []
+
+
+def test_refund_of_a_paid_invoice_names_the_invoice(app, client, admin, make_user, stripe_api,
+                                                    deliver_webhooks, outbox):
+    account = make_user().account
+    customer_with_card(stripe_api, account, "pm_card_visa")
+    product = stripe_api.v1.products.create(params={"name": "Pro"})
+    price = stripe_api.v1.prices.create(params={
+        "product": product.id, "currency": "usd", "unit_amount": 4900,
+        "recurring": {"interval": "month"}})
+    subscription = stripe_api.v1.subscriptions.create(params={
+        "customer": account.stripe_customer_id, "items": [{"price": price.id}]})
+    db.session.commit()
+    deliver_webhooks()
+    invoice = stripe_api.v1.invoices.retrieve(subscription.latest_invoice)
+    charge = db.session.scalar(db.select(Charge).where(Charge.account_id == account.id))
+    assert charge.stripe_invoice_id == invoice.id
+    page = client.get(f"/admin/accounts/{account.id}").get_data(as_text=True)
+    assert f"{invoice.number} · paid" in page
+    confirmation = review(client, charge, "12.50")
+    assert (f"We have refunded $12.50 of invoice {invoice.number} ($49.00)"
+            in confirmation.get_data(as_text=True))
+    assert confirm(client, charge, confirmation, 1250).status_code == 303
+    mails = [path.read_text() for path in outbox.glob("*.eml")]
+    assert any(f"refunded $12.50 of invoice {invoice.number}" in mail for mail in mails)
+
+
+def test_auditors_and_customers_cannot_refund(app, client, make_user, login, paid_charge):
+    charge = paid_charge(5000)
+    auditor = make_user(Role.AUDITOR)
+    login(auditor)
+    page = client.get(f"/admin/accounts/{charge.account_id}").get_data(as_text=True)
+    assert "Review refund" not in page and charge.stripe_charge_id in page
+    token = csrf_from(client, f"/admin/accounts/{charge.account_id}")
+    data = {"csrf_token": token, "amount": "1000", "reason": "duplicate", "note": "x",
+            "form_token": "auditor-token-0123456789", "password": DEFAULT_PASSWORD}
+    for url in (f"/admin/charges/{charge.id}/refund/review", f"/admin/charges/{charge.id}/refund",
+                "/admin/refunds/1/approve", "/admin/refunds/1/retry"):
+        assert client.post(url, data=data).status_code == 403, url
+    client.post("/auth/logout", data={"csrf_token": token})
+    login(make_user())
+    assert client.get(f"/admin/accounts/{charge.account_id}").status_code == 403
+    assert records() == []

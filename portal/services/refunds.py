@@ -84,12 +84,14 @@ def customer_notice(charge: Charge, amount: int) -> str:
             "business days.")
 
 
-def refundable_charges(account_id: int) -> list[tuple[Charge, int]]:
-    """Return the account's succeeded charges, newest first, each with what is left."""
-    charges = db.session.scalars(
-        db.select(Charge).where(Charge.account_id == account_id, Charge.status == "succeeded")
+def refundable_charges(account_id: int) -> list[tuple[Charge, Invoice | None, int]]:
+    """Return the account's succeeded charges, newest first, with invoice paid and amount left."""
+    rows = db.session.execute(
+        db.select(Charge, Invoice)
+        .outerjoin(Invoice, Invoice.stripe_invoice_id == Charge.stripe_invoice_id)
+        .where(Charge.account_id == account_id, Charge.status == "succeeded")
         .order_by(Charge.stripe_created.desc(), Charge.id.desc()))
-    return [(charge, refundable_amount(charge)) for charge in charges]
+    return [(charge, invoice, refundable_amount(charge)) for charge, invoice in rows]
 
 
 def account_refunds(account_id: int) -> list[RefundRequest]:

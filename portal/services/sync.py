@@ -269,6 +269,21 @@ def _fill_charge(row: Charge, data: dict) -> None:
     row.amount_refunded = data.get("amount_refunded") or 0
 
 
+def invoice_payment(obj) -> None:
+    """Record which invoice a charge paid, from a Stripe invoice_payment (charges no longer say)."""
+    data = as_dict(obj)
+    payment = data.get("payment") or {}
+    intent_id = _id(payment.get("payment_intent"))
+    invoice_id = _id(data.get("invoice"))
+    if not (intent_id and invoice_id):
+        return
+    db.session.execute(
+        db.update(Charge)
+        .where(Charge.stripe_payment_intent_id == intent_id, Charge.stripe_invoice_id.is_(None))
+        .values(stripe_invoice_id=invoice_id)
+    )
+
+
 def refund(obj, version: int | None = None) -> Refund:
     """Upsert a refund."""
     return upsert(Refund, obj, version, _fill_refund)

@@ -60,41 +60,38 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
-def _mirror(apply: Callable, model, data: dict, created: int,
-            retrieve: Callable[[str], object]):
+def _mirror(apply: Callable, model, data: dict, created: int, resource: str):
     """Apply an event's object, or Stripe's current copy when the event may be out of date.
 
     An event newer than the row carries the newest state known. One that is not newer
-    (late, out of order, or in the same second) may be stale, so Stripe is asked instead.
+    (late, out of order, or in the same second) may be stale, so Stripe is asked instead
+    (`resource` names the API collection, e.g. "customers"); only then is a client needed.
     """
     stored = db.session.scalar(
         db.select(model.version).where(model.stripe_id_column() == data["id"]))
     if stored is not None and created <= stored:
-        return apply(retrieve(data["id"]))
+        return apply(getattr(stripe_client().v1, resource).retrieve(data["id"]))
     return apply(data, created)
 
 
 def on_subscription(data: dict, created: int) -> None:
     """Mirror a subscription from customer.subscription.* events."""
-    _mirror(sync.subscription, Subscription, data, created,
-            stripe_client().v1.subscriptions.retrieve)
+    _mirror(sync.subscription, Subscription, data, created, "subscriptions")
 
 
 def on_invoice(data: dict, created: int) -> None:
     """Mirror an invoice from invoice.* events."""
-    _mirror(sync.invoice, Invoice, data, created,
-            stripe_client().v1.invoices.retrieve)
+    _mirror(sync.invoice, Invoice, data, created, "invoices")
 
 
 def on_payment_method(data: dict, created: int) -> None:
     """Mirror an attached card, or drop a detached one."""
-    _mirror(sync.payment_method, PaymentMethod, data, created,
-            stripe_client().v1.payment_methods.retrieve)
+    _mirror(sync.payment_method, PaymentMethod, data, created, "payment_methods")
 
 
 def on_customer(data: dict, created: int) -> None:
     """Mirror the customer's default payment method onto its account."""
-    _mirror(sync.customer, Account, data, created, stripe_client().v1.customers.retrieve)
+    _mirror(sync.customer, Account, data, created, "customers")
 
 
 def on_payment_intent(data: dict, created: int) -> None:
@@ -111,8 +108,7 @@ def on_payment_intent(data: dict, created: int) -> None:
 
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge, the invoice it paid and the refunds it lists."""
-    row = _mirror(sync.charge, Charge, data, created,
-                  stripe_client().v1.charges.retrieve)
+    row = _mirror(sync.charge, Charge, data, created, "charges")
     if (row is not None and row.status == "succeeded" and row.stripe_invoice_id is None
             and row.stripe_payment_intent_id):
         # Since API 2025-03-31 a charge does not name its invoice: the invoice payment does.
@@ -121,14 +117,12 @@ def on_charge(data: dict, created: int) -> None:
         for payment in payments.data:
             sync.invoice_payment(payment)
     for refund in (data.get("refunds") or {}).get("data") or []:
-        follow_stripe_refund(_mirror(sync.refund, Refund, refund, created,
-                                     stripe_client().v1.refunds.retrieve))
+        follow_stripe_refund(_mirror(sync.refund, Refund, refund, created, "refunds"))
 
 
 def on_refund(data: dict, created: int) -> None:
     """Mirror a refund and move the portal's record of it along."""
-    follow_stripe_refund(_mirror(sync.refund, Refund, data, created,
-                                 stripe_client().v1.refunds.retrieve))
+    follow_stripe_refund(_mirror(sync.refund, Refund, data, created, "refunds"))
 
 
 def on_checkout_completed(data: dict, created: int) -> None:

@@ -65,7 +65,8 @@ def _mirror(apply: Callable, model, data: dict, created: int, resource: str):
 
     An event newer than the row carries the newest state known. One that is not newer
     (late, out of order, or in the same second) may be stale, so Stripe is asked instead
-    (`resource` names the API collection, e.g. "customers"); only then is a client needed.
+    (`resource` names the StripeClient service, e.g. "customers"); only then is a client
+    needed at all.
     """
     stored = db.session.scalar(
         db.select(model.version).where(model.stripe_id_column() == data["id"]))

@@ -37,6 +37,7 @@ ENV_SETTINGS = (
     "SIGNIN_ACCOUNT_LIMIT",
     "PROXY_FIX_X_FOR",
     "SANDBOX_IN_PRODUCTION",
+    "REFUND_APPROVAL_THRESHOLD",
 )
 # Where a development or test portal says it lives when PORTAL_BASE_URL is not set.
 LOCAL_BASE_URL = "http://localhost:5000"
@@ -121,6 +122,10 @@ def default_settings(instance_path: str) -> dict:
         "SELLER_TAX_ID": None,
         "SELLER_LOGO": "img/logo.png",
         "SELLER_CONTACT": None,
+        # Refunds above this many minor units need a second admin (an int, or per currency).
+        "REFUND_APPROVAL_THRESHOLD": 50000,
+        # How long a re-typed password allows money movement (refunds) without asking again.
+        "STEP_UP_WINDOW_S": 5 * 60,
         "PASSWORD_RESET_MAX_AGE_S": 3600,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -151,11 +156,21 @@ def read_environment() -> dict:
         elif name == "SELLER_ADDRESS":
             # One line per address line; "\n" written literally in an env file counts too.
             found[name] = value.replace("\\n", "\n")
+        elif name == "REFUND_APPROVAL_THRESHOLD":
+            found[name] = parse_refund_threshold(value)
         elif name in ("MAIL_USE_TLS", "SANDBOX_IN_PRODUCTION"):
             found[name] = value.lower() in {"1", "true", "yes", "on"}
         else:
             found[name] = value
     return found
+
+
+def parse_refund_threshold(value: str) -> int | dict[str, int]:
+    """Read `50000` (minor units, any currency) or `usd:50000,eur:45000,jpy:70000`."""
+    if ":" not in value:
+        return int(value)
+    pairs = (part.split(":", 1) for part in value.split(",") if part.strip())
+    return {currency.strip().lower(): int(amount) for currency, amount in pairs}
 
 
 def normalise_database_url(url: str) -> str:

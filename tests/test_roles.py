@@ -14,6 +14,7 @@ def admin_rules(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):
             url = rule.rule.replace("<int:account_id>", "1").replace("<int:user_id>", "1")
+            url = url.replace("<int:charge_id>", "1").replace("<int:refund_id>", "1")
             rules.append((url, sorted(rule.methods - {"HEAD", "OPTIONS"})))
     assert len(rules) >= 6, rules
     return rules

@@ -62,6 +62,14 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
     charge = stripe_api.v1.charges.list(params={"customer": other.stripe_customer_id}).data[0]
     refund = stripe_api.v1.refunds.create(params={"charge": charge.id, "amount": 1000})
     stripe_api.v1.refunds.update(refund.id, params={"metadata": {"reason": "goodwill"}})
+
+    # refund.failed, charge.refund.updated: a card whose refunds fail after succeeding
+    bouncing = make_user().account
+    bouncing_card = customer_with_card(stripe_api, bouncing, "pm_card_refundFail")
+    paid = stripe_api.v1.payment_intents.create(params={
+        "amount": 2000, "currency": "usd", "customer": bouncing.stripe_customer_id,
+        "payment_method": bouncing_card, "confirm": True, "off_session": True})
+    bounced = stripe_api.v1.refunds.create(params={"charge": paid.latest_charge, "amount": 500})
     manual = []
     for _ in range(2):
         stripe_api.v1.invoice_items.create(params={
@@ -140,6 +148,9 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
     statuses = {row.stripe_invoice_id: row.status for row in db.session.scalars(
         db.select(Invoice).where(Invoice.account_id == other.id))}
     assert statuses[manual[0].id] == "void" and statuses[manual[1].id] == "uncollectible"
-    mirrored = db.session.scalar(db.select(Refund))
+    mirrored = db.session.scalar(db.select(Refund).where(Refund.stripe_refund_id == refund.id))
     assert (mirrored.stripe_refund_id, mirrored.amount, mirrored.account_id) == (
         refund.id, 1000, other.id)
+    failed_refund = db.session.scalar(
+        db.select(Refund).where(Refund.stripe_refund_id == bounced.id))
+    assert (failed_refund.status, failed_refund.account_id) == ("failed", bouncing.id)

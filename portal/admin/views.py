@@ -1,16 +1,25 @@
 """Staff pages: every account, its users, staff roles and the audit log."""
 from __future__ import annotations
 
+import secrets
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.admin import bp
-from portal.admin.forms import RetryEventsForm, StaffRoleForm, UserActiveForm
+from portal.admin.forms import (
+    RefundForm,
+    RefundStepForm,
+    RetryEventsForm,
+    StaffRoleForm,
+    UserActiveForm,
+)
 from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.services.audit import recent_audit_entries, record_audit
 from portal.services.invoices import recent_invoices
+from portal.services.refunds import account_refunds, refundable_charges
 from portal.services.staff import (
     LastAdminError,
     list_accounts,
@@ -42,6 +51,12 @@ def account(account_id: int):
         summary=summarize(live_subscription(record)),
         invoices=recent_invoices(record),
         active_form=UserActiveForm(),
+        charges=refundable_charges(record.id),
+        refunds=account_refunds(record.id),
+        can_refund=current_user.has_role(Role.ADMIN),
+        refund_form=RefundForm(),
+        refund_step_form=RefundStepForm(),
+        retry_token=lambda: secrets.token_urlsafe(24),
     )
 
 

@@ -19,6 +19,7 @@ from portal.models import (
 )
 from portal.services import invoice_mirror, notices, sync
 from portal.services.payment_methods import adopt_checkout_card
+from portal.services.refunds import follow_stripe_refund
 from portal.services.stripe_client import (
     as_dict,
     construct_event,
@@ -203,15 +204,22 @@ def on_payment_intent(data: dict, created: int) -> None:
 
 
 def on_charge(data: dict, created: int) -> None:
-    """Mirror a charge and the refunds it lists."""
-    _mirror(sync.charge, Charge, data, created, "charges")
+    """Mirror a charge, the invoice it paid and the refunds it lists."""
+    row = _mirror(sync.charge, Charge, data, created, "charges")
+    if (row is not None and row.status == "succeeded" and row.stripe_invoice_id is None
+            and row.stripe_payment_intent_id):
+        # Since API 2025-03-31 a charge does not name its invoice: the invoice payment does.
+        payments = stripe_client().v1.invoice_payments.list(params={"payment": {
+            "type": "payment_intent", "payment_intent": row.stripe_payment_intent_id}})
+        for payment in payments.data:
+            sync.invoice_payment(payment)
     for refund in (data.get("refunds") or {}).get("data") or []:
-        _mirror(sync.refund, Refund, refund, created, "refunds")
+        follow_stripe_refund(_mirror(sync.refund, Refund, refund, created, "refunds"))
 
 
 def on_refund(data: dict, created: int) -> None:
-    """Mirror a refund."""
-    _mirror(sync.refund, Refund, data, created, "refunds")
+    """Mirror a refund and move the portal's record of it along."""
+    follow_stripe_refund(_mirror(sync.refund, Refund, data, created, "refunds"))
 
 
 def on_checkout_completed(data: dict, created: int) -> None:
@@ -251,6 +259,8 @@ HANDLERS: dict[str, Handler] = {
     "charge.refunded": on_charge,
     "refund.created": on_refund,
     "refund.updated": on_refund,
+    "refund.failed": on_refund,
+    "charge.refund.updated": on_refund,
 }
 
 

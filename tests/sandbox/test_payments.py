@@ -441,3 +441,27 @@ def test_payment_method_of_another_customer_is_refused(stripe_client, make_custo
             params={"amount": 1000, "currency": "usd", "confirm": True}
         )
     assert "missing a payment method" in caught.value.user_message
+
+
+def test_refund_of_card_5126_starts_succeeded_then_fails(stripe_client, make_payment):
+    """Stripe's test card 4000000000005126: the refund succeeds, then fails asynchronously.
+
+    Follows https://docs.stripe.com/testing#refunds (and docs.stripe.com/refunds#failed-refunds:
+    the amount returns to the balance and a failure_reason is given).
+    """
+    pi = make_payment(amount=1000, payment_method="pm_card_refundFail")
+    refund = stripe_client.v1.refunds.create(params={"charge": pi.latest_charge, "amount": 400})
+    assert refund.status == "succeeded"
+    later = stripe_client.v1.refunds.retrieve(refund.id)
+    assert later.status == "failed"
+    assert later.failure_reason == "expired_or_canceled_card"
+    txn = stripe_client.v1.balance_transactions.retrieve(later.failure_balance_transaction)
+    assert (txn.amount, txn.type) == (400, "refund_failure")
+    charge = stripe_client.v1.charges.retrieve(pi.latest_charge)
+    assert (charge.amount_refunded, charge.refunded) == (0, False)
+    types = [event.type for event in stripe_client.v1.events.list(params={"limit": 20}).data]
+    assert "refund.failed" in types and "charge.refund.updated" in types
+    # A card that takes refunds keeps them.
+    ok = make_payment(amount=1000)
+    kept = stripe_client.v1.refunds.create(params={"charge": ok.latest_charge, "amount": 400})
+    assert stripe_client.v1.refunds.retrieve(kept.id).status == "succeeded"

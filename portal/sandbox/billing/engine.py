@@ -14,6 +14,7 @@ Per subscription, in order of time:
   (customer.subscription.deleted) or the renewal (invoice.created, then
   customer.subscription.updated with the new period);
 - incomplete: 23 hours after creation, incomplete_expired and the first invoice voided.
+Per refund marked to fail (test card 4000000000005126): it fails when due.
 Per invoice: a subscription draft is finalized one hour after creation (invoice.finalized)
 and its payment attempted; failed payments are retried on the dunning schedule.
 """
@@ -26,6 +27,7 @@ from flask import Flask
 
 from ..core.api import before_handler
 from ..core.context import Ctx, background
+from ..objects import refunds
 from . import collection, cycle, periods, plan_update
 from . import subscription_state as subs
 from .dunning import incomplete_expires_at
@@ -37,7 +39,8 @@ CLOCK = "test_helpers.test_clock"
 def _next_due(ctx: Ctx, clock_id: str | None, until: int) -> tuple[str, int] | None:
     row = ctx.store.conn.execute(
         "SELECT id, json_extract(body, '$._due_at') AS due FROM objects"
-        " WHERE deleted = 0 AND type IN ('subscription', 'invoice') AND test_clock IS ?"
+        " WHERE deleted = 0 AND type IN ('subscription', 'invoice', 'refund')"
+        " AND test_clock IS ?"
         " AND json_extract(body, '$._due_at') IS NOT NULL AND json_extract(body, '$._due_at') <= ?"
         " ORDER BY due, seq LIMIT 1",
         (clock_id, until),
@@ -65,6 +68,9 @@ def run_due(ctx: Ctx, clock_id: str | None = None, until: int | None = None) -> 
         at = ctx.now(customer=obj["customer"])
         if obj["object"] == "invoice":
             _handle_invoice(ctx, obj, at)
+        elif obj["object"] == "refund":
+            # A refund to a card that refuses it (test card 4000000000005126) fails now.
+            refunds.transition(ctx, obj, "failed")
         else:
             _handle_subscription(ctx, obj, at)
     return steps

@@ -10,6 +10,8 @@ Behaviour kinds, as Stripe documents them for test mode:
   succeed once the card was set up (4000002500003155).
 - ``auth_always``: needs 3-D Secure on every payment, off-session ones are declined with
   ``authentication_required`` (4000002760003184).
+- ``refund_fail``: payments succeed; a refund starts as succeeded and fails later
+  (4000000000005126, https://docs.stripe.com/testing#refunds).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "4000002760003184": Behaviour("auth_always"),
     "4000000000003220": Behaviour("auth_always"),
     "4000000000003063": Behaviour("auth_always"),
+    "4000000000005126": Behaviour("refund_fail"),
     "4000056655665556": Behaviour(funding="debit"),
     "5200828282828210": Behaviour(funding="debit"),
     "4000000760000002": Behaviour(country="BR"),
@@ -110,6 +113,7 @@ TEST_PAYMENT_METHODS: dict[str, str] = {
     "pm_card_authenticationRequiredOnSetup": "4000002500003155",
     "pm_card_authenticationRequired": "4000002760003184",
     "pm_card_threeDSecure2Required": "4000000000003220",
+    "pm_card_refundFail": "4000000000005126",
 }
 
 _FINGERPRINT_KEY = b"sandbox-card-fingerprint"

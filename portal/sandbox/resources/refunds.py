@@ -7,9 +7,9 @@ from ..core.context import Ctx
 from ..core.currencies import exponent
 from ..core.errors import invalid
 from ..core.lists import equals, field, filtered, paginate
-from ..core.objects import apply_metadata, fetch, insert, new_object, save
+from ..core.objects import apply_metadata, fetch, save
 from ..core.params import LIST_SPEC, Int, Meta, Str
-from ..objects import balance
+from ..objects import refunds
 
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 CREATE_SPEC = {
@@ -93,53 +93,7 @@ def create_refund(ctx: Ctx) -> dict:
             "amount",
             "amount_too_large",
         )
-    customer = charge.get("customer")
-    refund = new_object(ctx, "re", "refund", customer=customer)
-    del refund["livemode"]  # Stripe's refund objects carry no livemode flag
-    txn = balance.record(
-        ctx,
-        amount=-amount,
-        currency=charge["currency"],
-        source=refund["id"],
-        kind="refund",
-        description="REFUND FOR CHARGE",
-        customer=customer,
-    )
-    refund.update(
-        {
-            "amount": amount,
-            "balance_transaction": txn["id"],
-            "charge": charge["id"],
-            "currency": charge["currency"],
-            "customer": customer,
-            "customer_account": None,
-            "destination_details": {
-                "card": {
-                    "reference": None,
-                    "reference_status": "pending",
-                    "reference_type": "acquirer_reference_number",
-                    "type": "refund",
-                },
-                "type": "card",
-            },
-            "metadata": {},
-            "payment_intent": charge.get("payment_intent"),
-            "payment_method": charge.get("payment_method"),
-            "reason": p.get("reason"),
-            "receipt_number": None,
-            "source_transfer_reversal": None,
-            "status": "succeeded",
-            "transfer_reversal": None,
-        }
-    )
-    apply_metadata(refund, p)
-    insert(ctx, refund, customer=customer)
-    before = dict(charge)
-    charge["amount_refunded"] += amount
-    charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-    save(ctx, charge)
-    ctx.emit("refund.created", refund, customer=customer)
-    ctx.emit("charge.refunded", charge, before=before, customer=customer)
+    refund = refunds.build_refund(ctx, charge, amount, p)
     return refund
 
 

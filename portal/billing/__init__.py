@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
-from portal.billing import payment_methods, views  # noqa: E402,F401  (routes register on import)
+from portal.billing import api_keys, payment_methods, views  # noqa: E402,F401  (routes register on import)

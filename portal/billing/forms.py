@@ -1,5 +1,5 @@
 """Forms for subscribing, changing plan, cancelling and card actions (all CSRF-protected)."""
-from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
@@ -43,3 +43,10 @@ class CancelForm(PortalForm):
 
 class ActionForm(PortalForm):
     """A button that changes something (resume, pay now, make default, remove)."""
+
+
+class ApiKeyForm(PortalForm):
+    """Name a new API key for the usage API."""
+
+    name = StringField("Key name", validators=[DataRequired(message="Give the key a name."),
+                                               Length(max=100)])

@@ -7,9 +7,11 @@ from portal.models.invoice import Charge, Invoice, Refund
 from portal.models.mail import QueuedMail
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
+from portal.models.usage import ApiKey, UsageEvent, UsageHourly
 
 __all__ = [
     "Account",
+    "ApiKey",
     "AuditEntry",
     "Charge",
     "Invoice",
@@ -21,6 +23,8 @@ __all__ = [
     "RememberToken",
     "Role",
     "Subscription",
+    "UsageEvent",
+    "UsageHourly",
     "User",
     "WebhookEvent",
 ]

@@ -208,3 +208,13 @@ def test_openapi_document_describes_both_endpoints(client):
     Draft202012Validator.check_schema({"components": document["components"]})
     for schema in document["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
+
+
+def test_a_body_over_the_size_limit_is_413_in_the_error_shape(client):
+    account = factories.make_account()
+    events = [event(f"big{n}", metadata={"note": "x" * 1500}) for n in range(1000)]
+    response = post_usage(client, new_key(account), {"events": events})
+    assert response.status_code == 413
+    assert_matches(client, "Error", response.get_json())
+    assert "fewer events" in response.get_json()["error"]["message"]
+    assert stored_total(account) == (0, 0)

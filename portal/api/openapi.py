@@ -145,7 +145,10 @@ def openapi_document() -> dict:
                                            "items are stored even when others are rejected.",
                             "content": {"application/json": {"schema": {
                                 "$ref": "#/components/schemas/IngestResult"}}}},
-                    "400": ERROR_RESPONSE, "401": ERROR_RESPONSE, "413": ERROR_RESPONSE,
+                    "400": ERROR_RESPONSE, "401": ERROR_RESPONSE,
+                    "413": {**ERROR_RESPONSE,
+                            "description": "The body is over the portal's request size "
+                                           "(MAX_CONTENT_LENGTH, 1 MiB by default)."},
                     "422": {**ERROR_RESPONSE,
                             "description": "Every item was rejected; details lists why."},
                     "429": RATE_LIMITED,

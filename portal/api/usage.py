@@ -47,6 +47,10 @@ def http_error(error: HTTPException):
     """Answer HTTP errors (429 from the rate limit, 413, ...) in the error shape."""
     status = error.code or 500
     message = error.description or ""
+    if status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        message = (f"The body is larger than the {limit // 1024} KiB a request may carry; "
+                   "send fewer events per request.")
     if status == 429:
         message = (f"Too many requests with this API key (limit {error.description}); "
                    "retry after the number of seconds in Retry-After.")

@@ -59,6 +59,11 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
+def _retriever(resource: str) -> Callable[[str], object]:
+    """Return a fetch of Stripe's current copy that needs the Stripe client only when called."""
+    return lambda object_id: getattr(stripe_client().v1, resource).retrieve(object_id)
+
+
 def _mirror(apply: Callable, model, data: dict, created: int,
             retrieve: Callable[[str], object]):
     """Apply an event's object, or Stripe's current copy when the event may be out of date.
@@ -76,24 +81,24 @@ def _mirror(apply: Callable, model, data: dict, created: int,
 def on_subscription(data: dict, created: int) -> None:
     """Mirror a subscription from customer.subscription.* events."""
     _mirror(sync.subscription, Subscription, data, created,
-            stripe_client().v1.subscriptions.retrieve)
+            _retriever("subscriptions"))
 
 
 def on_invoice(data: dict, created: int) -> None:
     """Mirror an invoice from invoice.* events."""
     _mirror(sync.invoice, Invoice, data, created,
-            stripe_client().v1.invoices.retrieve)
+            _retriever("invoices"))
 
 
 def on_payment_method(data: dict, created: int) -> None:
     """Mirror an attached card, or drop a detached one."""
     _mirror(sync.payment_method, PaymentMethod, data, created,
-            stripe_client().v1.payment_methods.retrieve)
+            _retriever("payment_methods"))
 
 
 def on_customer(data: dict, created: int) -> None:
     """Mirror the customer's default payment method onto its account."""
-    _mirror(sync.customer, Account, data, created, stripe_client().v1.customers.retrieve)
+    _mirror(sync.customer, Account, data, created, _retriever("customers"))
 
 
 def on_payment_intent(data: dict, created: int) -> None:
@@ -111,16 +116,16 @@ def on_payment_intent(data: dict, created: int) -> None:
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge and the refunds it lists."""
     _mirror(sync.charge, Charge, data, created,
-            stripe_client().v1.charges.retrieve)
+            _retriever("charges"))
     for refund in (data.get("refunds") or {}).get("data") or []:
         _mirror(sync.refund, Refund, refund, created,
-                stripe_client().v1.refunds.retrieve)
+                _retriever("refunds"))
 
 
 def on_refund(data: dict, created: int) -> None:
     """Mirror a refund."""
     _mirror(sync.refund, Refund, data, created,
-            stripe_client().v1.refunds.retrieve)
+            _retriever("refunds"))
 
 
 def on_checkout_completed(data: dict, created: int) -> None:

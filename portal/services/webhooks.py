@@ -59,46 +59,39 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
-def _retriever(resource: str) -> Callable[[str], object]:
-    """Return a fetch of Stripe's current copy that needs the Stripe client only when called."""
-    return lambda object_id: getattr(stripe_client().v1, resource).retrieve(object_id)
-
-
-def _mirror(apply: Callable, model, data: dict, created: int,
-            retrieve: Callable[[str], object]):
+def _mirror(apply: Callable, model, data: dict, created: int, resource: str):
     """Apply an event's object, or Stripe's current copy when the event may be out of date.
 
     An event newer than the row carries the newest state known. One that is not newer
-    (late, out of order, or in the same second) may be stale, so Stripe is asked instead.
+    (late, out of order, or in the same second) may be stale, so Stripe is asked instead
+    (`resource` names the StripeClient service, e.g. "customers"); only then is a client
+    needed at all.
     """
     stored = db.session.scalar(
         db.select(model.version).where(model.stripe_id_column() == data["id"]))
     if stored is not None and created <= stored:
-        return apply(retrieve(data["id"]))
+        return apply(getattr(stripe_client().v1, resource).retrieve(data["id"]))
     return apply(data, created)
 
 
 def on_subscription(data: dict, created: int) -> None:
     """Mirror a subscription from customer.subscription.* events."""
-    _mirror(sync.subscription, Subscription, data, created,
-            _retriever("subscriptions"))
+    _mirror(sync.subscription, Subscription, data, created, "subscriptions")
 
 
 def on_invoice(data: dict, created: int) -> None:
     """Mirror an invoice from invoice.* events."""
-    _mirror(sync.invoice, Invoice, data, created,
-            _retriever("invoices"))
+    _mirror(sync.invoice, Invoice, data, created, "invoices")
 
 
 def on_payment_method(data: dict, created: int) -> None:
     """Mirror an attached card, or drop a detached one."""
-    _mirror(sync.payment_method, PaymentMethod, data, created,
-            _retriever("payment_methods"))
+    _mirror(sync.payment_method, PaymentMethod, data, created, "payment_methods")
 
 
 def on_customer(data: dict, created: int) -> None:
     """Mirror the customer's default payment method onto its account."""
-    _mirror(sync.customer, Account, data, created, _retriever("customers"))
+    _mirror(sync.customer, Account, data, created, "customers")
 
 
 def on_payment_intent(data: dict, created: int) -> None:
@@ -115,17 +108,14 @@ def on_payment_intent(data: dict, created: int) -> None:
 
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge and the refunds it lists."""
-    _mirror(sync.charge, Charge, data, created,
-            _retriever("charges"))
+    _mirror(sync.charge, Charge, data, created, "charges")
     for refund in (data.get("refunds") or {}).get("data") or []:
-        _mirror(sync.refund, Refund, refund, created,
-                _retriever("refunds"))
+        _mirror(sync.refund, Refund, refund, created, "refunds")
 
 
 def on_refund(data: dict, created: int) -> None:
     """Mirror a refund."""
-    _mirror(sync.refund, Refund, data, created,
-            _retriever("refunds"))
+    _mirror(sync.refund, Refund, data, created, "refunds")
 
 
 def on_checkout_completed(data: dict, created: int) -> None:

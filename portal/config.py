@@ -27,6 +27,13 @@ ENV_SETTINGS = (
     "PORTAL_ENV",
     "PORTAL_BASE_URL",
     "MAIL_DELIVERY",
+    "PDF_PAGE_SIZE",
+    "PDF_CACHE_DIR",
+    "SELLER_LEGAL_NAME",
+    "SELLER_ADDRESS",
+    "SELLER_TAX_ID",
+    "SELLER_LOGO",
+    "SELLER_CONTACT",
     "SIGNIN_ACCOUNT_LIMIT",
     "PROXY_FIX_X_FOR",
     "SANDBOX_IN_PRODUCTION",
@@ -110,6 +117,13 @@ def default_settings(instance_path: str) -> dict:
         "STAFF_ABSOLUTE_TIMEOUT_S": 12 * 3600,
         "HSTS_MAX_AGE_S": 365 * 24 * 3600,
         "SANDBOX_IN_PRODUCTION": False,
+        "PDF_PAGE_SIZE": "A4",
+        "PDF_CACHE_DIR": str(Path(instance_path) / "pdf-cache"),
+        "SELLER_LEGAL_NAME": "Billing Portal Ltd",
+        "SELLER_ADDRESS": "1 Example Street\nLondon EC1A 1AA\nUnited Kingdom",
+        "SELLER_TAX_ID": None,
+        "SELLER_LOGO": "img/logo.png",
+        "SELLER_CONTACT": None,
         "PASSWORD_RESET_MAX_AGE_S": 3600,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -137,6 +151,9 @@ def read_environment() -> dict:
             found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(value)
         elif name in ("MAIL_PORT", "PROXY_FIX_X_FOR"):
             found[name] = int(value)
+        elif name == "SELLER_ADDRESS":
+            # One line per address line; "\n" written literally in an env file counts too.
+            found[name] = value.replace("\\n", "\n")
         elif name in ("MAIL_USE_TLS", "SANDBOX_IN_PRODUCTION"):
             found[name] = value.lower() in {"1", "true", "yes", "on"}
         else:

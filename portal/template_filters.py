@@ -7,6 +7,8 @@ from babel.dates import format_datetime as babel_datetime
 from flask import Flask
 
 from portal.services.money import format_money, format_unit_price
+from portal.services.statements import failure_reason
+from portal.services.tax_ids import tax_id_label
 
 LOCALE = "en_US"
 # Day first with a short month name reads the same to every English reader: "29 Nov 2025".
@@ -34,9 +36,28 @@ def format_datetime(moment: datetime) -> str:
     return babel_datetime(_as_utc(moment), DATETIME_PATTERN, tzinfo=UTC, locale=LOCALE)
 
 
+def format_unix_date(value: int | None) -> str:
+    """Return the UTC day of a Stripe unix timestamp (invoice line periods), or ''."""
+    return format_date(datetime.fromtimestamp(value, UTC)) if value else ""
+
+
+def format_line_unit_price(line: dict, currency: str) -> str:
+    """Return an invoice line's unit price, fractional minor units kept."""
+    unit = line.get("unit_amount_decimal")
+    quantity = line.get("quantity")
+    if unit is None and quantity and line.get("amount", 0) % quantity == 0:
+        # One-off items carry no price: their amount over the quantity is the unit price.
+        unit = str(line["amount"] // quantity)
+    return format_unit_price(unit, currency) if unit not in (None, "") else ""
+
+
 def register_template_filters(app: Flask) -> None:
-    """Add the |date, |datetime, |money(currency) and |unit_price filters to the app's templates."""
+    """Add |date, |datetime, |money(currency), |unit_price and the invoice filters."""
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_unit_price, "unit_price")
+    app.add_template_filter(format_unix_date, "unix_date")
+    app.add_template_filter(format_line_unit_price, "line_unit_price")
+    app.add_template_filter(tax_id_label, "tax_id_label")
+    app.add_template_filter(failure_reason, "failure_reason")

@@ -68,8 +68,10 @@ def app(database_url, tmp_path, monkeypatch):
         # Tests decide when the sandbox posts webhooks (deliver_webhooks), so runs repeat.
         "SANDBOX_DELIVERY": "manual",
         "WEBHOOK_PROCESSING": "inline",
+        # Queued mail is delivered right after each commit, so tests read the outbox at once.
         "MAIL_DELIVERY": "inline",
         "PORTAL_BASE_URL": "http://localhost",
+        "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
     }
     if os.environ.get("TEST_REDIS_URL"):
         # Rate limits (and later background jobs) then run on a real Redis.

@@ -89,7 +89,32 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
     stripe_api.v1.test_helpers.test_clocks.advance(clock.id, params={
         "frozen_time": clock.frozen_time + 11 * DAY + 60})
 
-    assert deliver_webhooks() > 30
+    # invoice.upcoming, 7 days before a renewal, on a clock of its own
+    renewal_clock = stripe_api.v1.test_helpers.test_clocks.create(
+        params={"frozen_time": int(time.time())})
+    renewing = make_user().account
+    renewing_customer = stripe_api.v1.customers.create(params={
+        "test_clock": renewal_clock.id, "metadata": {"account_id": str(renewing.id)}})
+    sync.customer(renewing_customer)
+    db.session.commit()
+    renewing_card = stripe_api.v1.payment_methods.attach(
+        "pm_card_visa", params={"customer": renewing_customer.id})
+    stripe_api.v1.subscriptions.create(params={
+        "customer": renewing_customer.id, "default_payment_method": renewing_card.id,
+        "items": [{"price": price_id(stripe_api, "starter_month")}]})
+    stripe_api.v1.test_helpers.test_clocks.advance(renewal_clock.id, params={
+        "frozen_time": renewal_clock.frozen_time + 24 * DAY})
+
+    # customer.tax_id.created and .deleted
+    tax_id = stripe_api.v1.customers.tax_ids.create(
+        renewing_customer.id, params={"type": "eu_vat", "value": "FR12345678901"})
+    stripe_api.v1.customers.tax_ids.delete(renewing_customer.id, tax_id.id)
+
+    delivered = total = deliver_webhooks()
+    while delivered:  # a pass posts at most 100
+        delivered = deliver_webhooks()
+        total += delivered
+    assert total > 30
     db.session.expire_all()
     processed = set(db.session.scalars(db.select(WebhookEvent.type).where(
         WebhookEvent.status == "processed")))

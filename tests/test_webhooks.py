@@ -115,6 +115,7 @@ def test_every_handled_type_has_a_handler_listed_once():
         "invoice.voided", "invoice.marked_uncollectible", "payment_intent.succeeded",
         "payment_intent.payment_failed", "payment_method.attached", "payment_method.detached",
         "customer.updated", "charge.refunded", "refund.created", "refund.updated",
+        "customer.tax_id.created", "customer.tax_id.deleted", "invoice.upcoming",
     }
     # charge.succeeded/failed are handled too: they spare payment_intent.* a charge fetch.
     assert set(HANDLERS) == expected | {"charge.succeeded", "charge.failed"}

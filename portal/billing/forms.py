@@ -45,6 +45,15 @@ class ActionForm(PortalForm):
     """A button that changes something (resume, pay now, make default, remove)."""
 
 
+class InvoiceFilterForm(PortalForm):
+    """Filter the invoice list by status and year (GET, so no CSRF)."""
+
+    status = SelectField(choices=[SelectChoice(value, label) for value, label in (
+        ("", "Any status"), ("open", "Open"), ("paid", "Paid"), ("void", "Void"),
+        ("uncollectible", "Uncollectible"))], validators=[Optional()])
+    year = SelectField(validators=[Optional()], validate_choice=True)
+
+
 class ApiKeyForm(PortalForm):
     """Name a new API key for the usage API."""
 

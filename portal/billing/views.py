@@ -17,6 +17,7 @@ from portal.billing.outcomes import attempt, audit_origin
 from portal.services.catalog import list_plans, meter_units, yearly_savings
 from portal.services.checkout import start_checkout
 from portal.services.invoices import (
+    failing_invoice,
     invoice_settled,
     next_invoice_estimate,
     open_invoice,
@@ -52,6 +53,7 @@ def dashboard():
         summary=summary,
         estimate=next_invoice_estimate(account, summary),
         unpaid=open_invoice(account),
+        failing=failing_invoice(account),
         invoices=recent_invoices(account),
         action_form=ActionForm(),
     )

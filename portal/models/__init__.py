@@ -3,7 +3,7 @@ from portal.models.account import Account, Role, User
 from portal.models.audit import AuditEntry
 from portal.models.catalog import Price, Product
 from portal.models.events import WebhookEvent
-from portal.models.invoice import Charge, Invoice, Refund
+from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
 from portal.models.mail import QueuedMail
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
@@ -15,6 +15,7 @@ __all__ = [
     "AuditEntry",
     "Charge",
     "Invoice",
+    "InvoicePayment",
     "PaymentMethod",
     "Price",
     "Product",
@@ -23,6 +24,7 @@ __all__ = [
     "RememberToken",
     "Role",
     "Subscription",
+    "TaxId",
     "UsageEvent",
     "UsageHourly",
     "User",

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, func, true
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -37,6 +37,12 @@ class Account(StripeMirror, db.Model):
     # is credit that Stripe applies to the next invoices before charging the card.
     balance: Mapped[int] = mapped_column(default=0, server_default="0")
     balance_currency: Mapped[str | None] = mapped_column(String(3))
+    # Billing details, mirrored from the Stripe customer (name, email, address).
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    billing_email: Mapped[str | None] = mapped_column(String(320))
+    address: Mapped[dict | None] = mapped_column(JSON)
+    # The billing email may turn off reminders; receipts and failure notices always go.
+    reminder_emails: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

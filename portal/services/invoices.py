@@ -1,12 +1,16 @@
 """Invoices from the mirror, and paying an open one (3-D Secure through Stripe.js)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, tuple_
 
 from portal.extensions import db
-from portal.models import Account, Invoice
+from portal.models import Account, Charge, Invoice
 from portal.services import sync
 from portal.services.refusals import BillingRefused
+from portal.services.statements import CUSTOMER_STATUSES, settlement_label
 from portal.services.stripe_client import CardError, as_dict, stripe_client
 
 
@@ -30,6 +34,92 @@ def recent_invoices(account: Account, limit: int = 12) -> list[Invoice]:
              .where(Invoice.account_id == account.id, Invoice.status != "draft")
              .order_by(Invoice.stripe_created.desc(), Invoice.id.desc()).limit(limit))
     return list(db.session.scalars(query))
+
+
+INVOICES_PER_PAGE = 25
+
+
+class BadInvoiceFilter(ValueError):
+    """Raised for a status, year or page cursor the invoice list does not understand."""
+
+
+@dataclass
+class InvoiceHistoryPage:
+    """One page of an account's invoices, with what each was refunded and the next cursor."""
+
+    invoices: list[Invoice]
+    refunded: dict[str, int] = field(default_factory=dict)
+    next_cursor: str | None = None
+
+    def settlement(self, invoice: Invoice) -> str | None:
+        """Return 'paid from credit', 'refunded' or 'partially refunded' for an invoice."""
+        return settlement_label(invoice, self.refunded.get(invoice.stripe_invoice_id, 0))
+
+
+def _cursor_of(invoice: Invoice) -> str:
+    """Return the keyset cursor just after an invoice (its creation time and row id)."""
+    return f"{int(invoice.stripe_created.timestamp())}.{invoice.id}"
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, int]:
+    """Return (created, id) from a cursor, or refuse a malformed one."""
+    created, _, row_id = cursor.partition(".")
+    if not (created.isdigit() and row_id.isdigit()) or len(created) > 12:
+        raise BadInvoiceFilter("That page link is not valid.")
+    return datetime.fromtimestamp(int(created), UTC), int(row_id)
+
+
+def invoice_history(account_id: int, status: str | None = None, year: int | None = None,
+                    cursor: str | None = None,
+                    per_page: int = INVOICES_PER_PAGE) -> InvoiceHistoryPage:
+    """Return a page of the account's invoices, newest first, by keyset (two queries)."""
+    query = db.select(Invoice).where(Invoice.account_id == account_id)
+    if status:
+        if status not in CUSTOMER_STATUSES:
+            raise BadInvoiceFilter("Unknown invoice status.")
+        query = query.where(Invoice.status == status)
+    else:
+        query = query.where(Invoice.status.in_(CUSTOMER_STATUSES))
+    if year is not None:
+        if not 1970 <= year <= 9998:
+            raise BadInvoiceFilter("Unknown year.")
+        query = query.where(Invoice.stripe_created >= datetime(year, 1, 1, tzinfo=UTC),
+                            Invoice.stripe_created < datetime(year + 1, 1, 1, tzinfo=UTC))
+    if cursor:
+        created, row_id = _parse_cursor(cursor)
+        # Rows strictly after the cursor in (created, id) order: an index range, no OFFSET.
+        query = query.where(tuple_(Invoice.stripe_created, Invoice.id) < (created, row_id))
+    query = query.order_by(Invoice.stripe_created.desc(), Invoice.id.desc()).limit(per_page + 1)
+    rows = list(db.session.scalars(query))
+    page = InvoiceHistoryPage(rows[:per_page])
+    if len(rows) > per_page:
+        page.next_cursor = _cursor_of(rows[per_page - 1])
+    paid = [row.stripe_invoice_id for row in page.invoices if row.status == "paid"]
+    if paid:
+        page.refunded = dict(db.session.execute(
+            db.select(Charge.stripe_invoice_id, func.sum(Charge.amount_refunded))
+            .where(Charge.stripe_invoice_id.in_(paid))
+            .group_by(Charge.stripe_invoice_id)).all())
+    return page
+
+
+def invoice_years(account_id: int) -> list[int]:
+    """Return the years the account has invoices in, newest first."""
+    created = db.session.execute(
+        db.select(func.min(Invoice.stripe_created), func.max(Invoice.stripe_created))
+        .where(Invoice.account_id == account_id)).one()
+    if created[0] is None:
+        return []
+    return list(range(created[1].year, created[0].year - 1, -1))
+
+
+def failing_invoice(account: Account) -> Invoice | None:
+    """Return the account's open invoice whose automatic payment failed, if any."""
+    query = (db.select(Invoice)
+             .where(Invoice.account_id == account.id, Invoice.status == "open",
+                    Invoice.attempt_count > 0, Invoice.amount_remaining > 0)
+             .order_by(Invoice.stripe_created).limit(1))
+    return db.session.scalar(query)
 
 
 def open_invoice(account: Account) -> Invoice | None:

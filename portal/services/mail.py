@@ -90,7 +90,10 @@ def queue_mail(*, to: str, subject: str, text: str, html: str | None = None,
                      for name, mimetype, content in attachments],
         status="queued", attempts=0,
     )
-    if dedupe_key is None:
+    if dedupe_key is None or db.session.get_bind().dialect.name == "sqlite":
+        # pysqlite opens no transaction before a SAVEPOINT, so releasing one would commit the
+        # caller's work early (a rolled-back caller would leave its mail queued). SQLite has a
+        # single writer: a racing twin fails the caller's commit, which webhooks retry.
         db.session.add(row)
         return True
     # A concurrent writer may insert the same key between the check and here: the unique key

@@ -18,13 +18,16 @@ from portal.models import (
     Account,
     Charge,
     Invoice,
+    InvoicePayment,
     PaymentMethod,
     Price,
     Product,
     Refund,
     Subscription,
+    TaxId,
 )
 from portal.models.types import utcnow
+from portal.services import invoice_mirror
 from portal.services.stripe_client import as_dict, response_version
 
 
@@ -104,7 +107,7 @@ def account_for_customer(customer_id: str | None) -> Account | None:
 def link_customer(account: Account, customer_id: str) -> None:
     """Tie an account to its Stripe customer and adopt mirror rows that arrived first."""
     account.stripe_customer_id = customer_id
-    for model in (Subscription, Invoice, PaymentMethod, Charge):
+    for model in (Subscription, Invoice, PaymentMethod, Charge, TaxId):
         db.session.execute(
             db.update(model)
             .where(model.stripe_customer_id == customer_id, model.account_id.is_(None))
@@ -133,6 +136,9 @@ def customer(obj, version: int | None = None) -> Account | None:
         settings = data.get("invoice_settings") or {}
         account.balance = int(data.get("balance") or 0)
         account.balance_currency = data.get("currency") or account.balance_currency
+        account.legal_name = data.get("name")
+        account.billing_email = data.get("email")
+        account.address = data.get("address")
         account.default_payment_method_id = _id(settings.get("default_payment_method"))
 
     return upsert(Account, obj, version, fill, adopt)
@@ -178,37 +184,32 @@ def _invoice_subscription_id(data: dict) -> str | None:
     return _id(details.get("subscription")) or _id(data.get("subscription"))
 
 
-def invoice_lines(data: dict) -> list[dict]:
-    """Return the invoice lines in the shape the portal shows and prints."""
-    lines = []
-    for line in (data.get("lines") or {}).get("data") or []:
-        parent = line.get("parent") or {}
-        details = (parent.get("subscription_item_details")
-                   or parent.get("invoice_item_details") or {})
-        pricing = line.get("pricing") or {}
-        price_details = pricing.get("price_details") or {}
-        period = line.get("period") or {}
-        lines.append({
-            "id": line.get("id"),
-            "description": line.get("description") or "",
-            "amount": line.get("amount", 0),
-            "currency": line.get("currency") or data.get("currency"),
-            "quantity": line.get("quantity"),
-            "proration": bool(details.get("proration") or line.get("proration")),
-            "price": _id(price_details.get("price")) or _id(line.get("price")),
-            "period_start": period.get("start"),
-            "period_end": period.get("end"),
-        })
-    return lines
+def invoice_lines(data: dict, lines: list[dict] | None = None) -> list[dict]:
+    """Return an invoice's lines as the portal shows them, metered ones recognised."""
+    prices = invoice_mirror.line_price_ids(data, lines)
+    metered = set(db.session.scalars(db.select(Price.stripe_price_id).where(
+        Price.stripe_price_id.in_(prices), Price.usage_type == "metered"))) if prices else set()
+    return invoice_mirror.invoice_lines(data, metered, lines)
 
 
-def invoice(obj, version: int | None = None) -> Invoice:
-    """Upsert a Stripe invoice with its lines."""
-    return upsert(Invoice, obj, version, _fill_invoice)
+def invoice(obj, version: int | None = None, *, lines: list[dict] | None = None,
+            tax_rates: dict[str, dict] | None = None,
+            payment_error: dict | None = None) -> Invoice:
+    """Upsert a Stripe invoice with its lines, taxes by rate and buyer details.
+
+    `lines` is the full list when the payload's first page had more; `tax_rates` the rate
+    objects its taxes name; `payment_error` the last failed attempt's error, when known.
+    """
+
+    def fill(row: Invoice, data: dict) -> None:
+        _fill_invoice(row, data, lines, tax_rates, payment_error)
+
+    return upsert(Invoice, obj, version, fill)
 
 
-def _fill_invoice(row: Invoice, data: dict) -> None:
-    """Copy a Stripe invoice's fields and lines onto its mirror row."""
+def _fill_invoice(row: Invoice, data: dict, lines: list[dict] | None,
+                  tax_rates: dict[str, dict] | None, payment_error: dict | None) -> None:
+    """Copy a Stripe invoice's fields, lines, taxes and buyer onto its mirror row."""
     _belongs_to_customer(row, _id(data["customer"]))
     row.stripe_subscription_id = _invoice_subscription_id(data)
     row.number = data.get("number")
@@ -228,7 +229,25 @@ def _fill_invoice(row: Invoice, data: dict) -> None:
     row.next_payment_attempt = _time(data.get("next_payment_attempt"))
     row.hosted_invoice_url = data.get("hosted_invoice_url")
     row.invoice_pdf = data.get("invoice_pdf")
-    row.lines = invoice_lines(data)
+    first_page = data.get("lines") or {}
+    if lines is not None or not (first_page.get("has_more") and row.lines):
+        # A payload holding only the first page of lines never shortens the full list.
+        row.lines = invoice_lines(data, lines)
+    discounts = data.get("total_discount_amounts") or []
+    row.discount_total = sum(discount.get("amount", 0) for discount in discounts)
+    if tax_rates is not None or not row.taxes:
+        row.taxes = invoice_mirror.tax_by_rate(data, tax_rates or {})
+    row.starting_balance = data.get("starting_balance") or 0
+    row.ending_balance = data.get("ending_balance")
+    for name, value in {**invoice_mirror.buyer_details(data),
+                        **invoice_mirror.payment_times(data)}.items():
+        setattr(row, name, value)
+    if payment_error is not None:
+        row.last_payment_error_code = payment_error.get("decline_code") or payment_error.get(
+            "code")
+        row.last_payment_error = (payment_error.get("message") or "")[:500] or None
+    if row.status in ("paid", "void", "uncollectible"):
+        row.last_payment_error_code = row.last_payment_error = None
 
 
 def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
@@ -262,6 +281,15 @@ def _fill_charge(row: Charge, data: dict) -> None:
     _belongs_to_customer(row, _id(data.get("customer")))
     row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
     row.stripe_payment_intent_id = _id(data.get("payment_intent"))
+    if row.stripe_invoice_id is None and row.stripe_payment_intent_id:
+        row.stripe_invoice_id = db.session.scalar(
+            db.select(InvoicePayment.stripe_invoice_id).where(
+                InvoicePayment.stripe_payment_intent_id == row.stripe_payment_intent_id))
+    card = (data.get("payment_method_details") or {}).get("card") or {}
+    row.card_brand = card.get("display_brand") or card.get("brand")
+    row.card_last4 = card.get("last4")
+    row.failure_code = (data.get("outcome") or {}).get("reason") or data.get("failure_code")
+    row.failure_message = (data.get("failure_message") or "")[:500] or None
     row.status = data["status"]
     row.currency = data["currency"]
     row.amount = data["amount"]
@@ -286,6 +314,41 @@ def _fill_refund(row: Refund, data: dict) -> None:
     row.currency = data["currency"]
     row.status = data["status"]
     row.reason = data.get("reason")
+
+
+def invoice_payment(obj, version: int | None = None) -> InvoicePayment:
+    """Upsert Stripe's link between an invoice and a payment intent; tie its charges to it."""
+    return upsert(InvoicePayment, obj, version, _fill_invoice_payment)
+
+
+def _fill_invoice_payment(row: InvoicePayment, data: dict) -> None:
+    """Copy an invoice payment's link and status; give its charges the invoice id."""
+    row.stripe_invoice_id = _id(data["invoice"])
+    row.stripe_payment_intent_id = _id((data.get("payment") or {}).get("payment_intent"))
+    row.status = data.get("status") or "open"
+    row.amount_paid = data.get("amount_paid")
+    if row.stripe_payment_intent_id:
+        db.session.execute(
+            db.update(Charge)
+            .where(Charge.stripe_payment_intent_id == row.stripe_payment_intent_id,
+                   Charge.stripe_invoice_id.is_(None))
+            .values(stripe_invoice_id=row.stripe_invoice_id))
+
+
+def tax_id(obj, version: int | None = None) -> TaxId | None:
+    """Upsert a customer's tax id, or drop it once deleted."""
+    return upsert(TaxId, obj, version, _fill_tax_id)
+
+
+def _fill_tax_id(row: TaxId, data: dict) -> object:
+    """Copy a tax id's type and value, or say it no longer belongs in the mirror."""
+    if data.get("deleted"):
+        return DROP
+    _belongs_to_customer(row, _id(data.get("customer")))
+    row.type = data["type"]
+    row.value = data["value"]
+    row.country = data.get("country")
+    return None
 
 
 def checkout_session(obj) -> Account | None:

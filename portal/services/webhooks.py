@@ -14,11 +14,17 @@ from portal.models import (
     PaymentMethod,
     Refund,
     Subscription,
+    TaxId,
     WebhookEvent,
 )
-from portal.services import sync
+from portal.services import invoice_mirror, notices, sync
 from portal.services.payment_methods import adopt_checkout_card
-from portal.services.stripe_client import as_dict, construct_event, stripe_client
+from portal.services.stripe_client import (
+    as_dict,
+    construct_event,
+    response_version,
+    stripe_client,
+)
 
 Handler = Callable[[dict, int], None]
 CONFLICT_RETRIES = 3
@@ -59,18 +65,20 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
-def _mirror(apply: Callable, model, data: dict, created: int, resource: str):
+def _mirror(apply: Callable, model, data: dict, created: int,
+            resource: str | Callable[[str], object]):
     """Apply an event's object, or Stripe's current copy when the event may be out of date.
 
     An event newer than the row carries the newest state known. One that is not newer
     (late, out of order, or in the same second) may be stale, so Stripe is asked instead
-    (`resource` names the StripeClient service, e.g. "customers"); only then is a client
-    needed at all.
+    (`resource` names the StripeClient service, e.g. "customers", or fetches by id itself);
+    only then is a client needed at all.
     """
     stored = db.session.scalar(
         db.select(model.version).where(model.stripe_id_column() == data["id"]))
     if stored is not None and created <= stored:
-        return apply(getattr(stripe_client().v1, resource).retrieve(data["id"]))
+        fetch = resource if callable(resource) else getattr(stripe_client().v1, resource).retrieve
+        return apply(fetch(data["id"]))
     return apply(data, created)
 
 
@@ -79,9 +87,97 @@ def on_subscription(data: dict, created: int) -> None:
     _mirror(sync.subscription, Subscription, data, created, "subscriptions")
 
 
-def on_invoice(data: dict, created: int) -> None:
-    """Mirror an invoice from invoice.* events."""
-    _mirror(sync.invoice, Invoice, data, created, "invoices")
+def on_invoice(data: dict, created: int) -> Invoice:
+    """Mirror an invoice from invoice.* events, with all its lines, tax rates and payments."""
+    client = stripe_client()
+    version: int | None = created
+    stored = db.session.scalar(db.select(Invoice.version).where(
+        Invoice.stripe_invoice_id == data["id"]))
+    if stored is not None and created <= stored:
+        fresh = client.v1.invoices.retrieve(data["id"])
+        # Fetched now, so at least as new as the row: a test clock's event times run ahead
+        # of the wall clock a response is dated by.
+        data, version = as_dict(fresh), max(stored, response_version(fresh) or 0)
+    return sync.invoice(data, version, **invoice_extras(client, data))
+
+
+def invoice_extras(client, data: dict) -> dict:
+    """Fetch what an invoice payload leaves out: lines past the first page, the tax rates
+    its taxes name, and its payments (linking charges, and the last failure's reason)."""
+    extras: dict = {}
+    if (data.get("lines") or {}).get("has_more"):
+        extras["lines"] = [as_dict(line) for line in client.v1.invoices.line_items.list(
+            data["id"], params={"limit": 100}).auto_paging_iter()]
+    rate_ids = invoice_mirror.tax_rate_ids(data)
+    if rate_ids:
+        extras["tax_rates"] = {rate_id: as_dict(client.v1.tax_rates.retrieve(rate_id))
+                               for rate_id in sorted(rate_ids)}
+    if data.get("status") in ("open", "paid") and (data.get("attempt_count") or
+                                                   data.get("amount_paid")):
+        payments = client.v1.invoice_payments.list(params={
+            "invoice": data["id"], "limit": 100, "expand": ["data.payment.payment_intent"]})
+        newest_error = None
+        for payment in payments.data:
+            payment = as_dict(payment)
+            intent = (payment.get("payment") or {}).get("payment_intent")
+            if isinstance(intent, dict):
+                payment["payment"]["payment_intent"] = intent["id"]
+                if newest_error is None and intent.get("last_payment_error"):
+                    newest_error = intent["last_payment_error"]
+            sync.invoice_payment(payment)
+        if newest_error is not None and data.get("status") == "open":
+            extras["payment_error"] = newest_error
+    return extras
+
+
+def on_invoice_paid(data: dict, created: int) -> None:
+    """Mirror a paid invoice and queue its receipt."""
+    notices.send_receipt(on_invoice(data, created))
+
+
+def on_invoice_payment_failed(data: dict, created: int) -> None:
+    """Mirror an invoice whose payment failed and queue the notice with the next retry."""
+    notices.send_payment_failed(on_invoice(data, created))
+
+
+def on_invoice_upcoming(data: dict, created: int) -> None:
+    """Queue the renewal reminder of a yearly subscription (the preview has no id)."""
+    details = (data.get("parent") or {}).get("subscription_details") or {}
+    subscription_id = details.get("subscription") or data.get("subscription")
+    if isinstance(subscription_id, dict):
+        subscription_id = subscription_id.get("id")
+    subscription = db.session.scalar(db.select(Subscription).where(
+        Subscription.stripe_subscription_id == subscription_id)) if subscription_id else None
+    notices.send_renewal_reminder(data, subscription)
+
+
+def on_trial_will_end(data: dict, created: int) -> None:
+    """Mirror the subscription and queue the trial reminder."""
+    on_subscription(data, created)
+    notices.send_trial_reminder(_subscription_row(data["id"]))
+
+
+def on_subscription_deleted(data: dict, created: int) -> None:
+    """Mirror the ended subscription and queue the cancellation notice."""
+    on_subscription(data, created)
+    notices.send_cancellation(_subscription_row(data["id"]))
+
+
+def _subscription_row(stripe_subscription_id: str) -> Subscription:
+    return db.session.scalar(db.select(Subscription).where(
+        Subscription.stripe_subscription_id == stripe_subscription_id))
+
+
+def on_tax_id(data: dict, created: int) -> None:
+    """Mirror a customer's new tax id."""
+    _mirror(sync.tax_id, TaxId, data, created,
+            lambda tax_id: stripe_client().v1.customers.tax_ids.retrieve(
+                data["customer"], tax_id))
+
+
+def on_tax_id_deleted(data: dict, created: int) -> None:
+    """Drop a customer's deleted tax id from the mirror."""
+    sync.tax_id({**data, "deleted": True}, created)
 
 
 def on_payment_method(data: dict, created: int) -> None:
@@ -133,12 +229,15 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": on_checkout_completed,
     "customer.subscription.created": on_subscription,
     "customer.subscription.updated": on_subscription,
-    "customer.subscription.deleted": on_subscription,
-    "customer.subscription.trial_will_end": on_subscription,
+    "customer.subscription.deleted": on_subscription_deleted,
+    "customer.subscription.trial_will_end": on_trial_will_end,
+    "customer.tax_id.created": on_tax_id,
+    "customer.tax_id.deleted": on_tax_id_deleted,
     "invoice.created": on_invoice,
     "invoice.finalized": on_invoice,
-    "invoice.paid": on_invoice,
-    "invoice.payment_failed": on_invoice,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_failed": on_invoice_payment_failed,
+    "invoice.upcoming": on_invoice_upcoming,
     "invoice.payment_action_required": on_invoice,
     "invoice.voided": on_invoice,
     "invoice.marked_uncollectible": on_invoice,

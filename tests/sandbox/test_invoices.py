@@ -177,3 +177,25 @@ def test_invoice_pdf(stripe_client):
     with urllib.request.urlopen(invoice.invoice_pdf) as response:
         assert response.headers["Content-Type"] == "application/pdf"
         assert response.read().startswith(b"%PDF")
+
+
+def test_invoice_keeps_the_customer_details_it_was_finalized_with(stripe_client):
+    """Follows https://docs.stripe.com/api/invoices/object#invoice_object-customer_tax_ids:
+    customer_name, customer_address and customer_tax_ids equal the customer's until the
+    invoice is finalized, and are no longer updated after that."""
+    cus = customer(stripe_client, name="Ακμή ΑΕ")
+    draft = manual_invoice(stripe_client, cus, 1000)
+    assert draft.customer_tax_ids == []
+    stripe_client.v1.customers.tax_ids.create(
+        cus.id, params={"type": "eu_vat", "value": "DE123456789"})
+    stripe_client.v1.customers.update(cus.id, params={
+        "name": "Acme GmbH", "address": {"line1": "Hauptstr. 1", "city": "Berlin",
+                                         "postal_code": "10115", "country": "DE"}})
+    final = stripe_client.v1.invoices.finalize_invoice(draft.id)
+    assert final.customer_name == "Acme GmbH"
+    assert final.customer_address.city == "Berlin"
+    assert [(t.type, t.value) for t in final.customer_tax_ids] == [("eu_vat", "DE123456789")]
+    stripe_client.v1.customers.update(cus.id, params={"name": "Renamed Ltd"})
+    again = stripe_client.v1.invoices.retrieve(draft.id)
+    assert again.customer_name == "Acme GmbH"
+    assert len(again.customer_tax_ids) == 1

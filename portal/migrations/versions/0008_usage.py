@@ -1,7 +1,7 @@
 """usage metering: account API keys, raw usage events and hourly aggregates
 
 Revision ID: 0008_usage
-Revises: 0006_mirror_columns
+Revises: 0007_invoices
 Create Date: 2026-11-29 20:45:00+00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008_usage'
-down_revision = '0006_mirror_columns'
+down_revision = '0007_invoices'
 branch_labels = None
 depends_on = None
 

@@ -24,6 +24,7 @@ from ..core.ids import new_id, random_token
 from ..objects import customer_balance
 from ..objects.payment_intents import create_payment
 from . import subscription_state as subs
+from .invoice_build import customer_details
 from .invoice_state import INVOICE, payment_transition, save_invoice, transition
 
 
@@ -36,6 +37,9 @@ def public_url(ctx: Ctx, path: str) -> str:
 def finalize(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
     """Turn a draft into an open invoice (number, balance, URLs); pay it if nothing is due."""
     customer = ctx.store.get(invoice["customer"], "customer", include_deleted=True) or {}
+    # The customer's details as they are now are the ones the final invoice keeps.
+    if customer:
+        invoice.update(customer_details(ctx.store, customer))
     sequence = int(customer.get("next_invoice_sequence") or 1)
     invoice["number"] = f"{customer.get('invoice_prefix') or 'SANDBOX'}-{sequence:04d}"
     balance = int(customer.get("balance") or 0)

@@ -18,6 +18,25 @@ from . import catalog, pricing, totals
 LINES_PAGE = 10
 
 
+def customer_details(store: Store, customer: dict[str, Any]) -> dict[str, Any]:
+    """Return the invoice's copy of the customer's name, address, email and tax ids.
+
+    Stripe keeps these equal to the customer's until the invoice is finalized, then freezes
+    them (https://docs.stripe.com/api/invoices/object#invoice_object-customer_tax_ids).
+    """
+    tax_ids = store.select("tax_id", "customer = ?", (customer.get("id"),),
+                           order="created, seq") if customer.get("id") else []
+    return {
+        "customer_address": customer.get("address"),
+        "customer_email": customer.get("email"),
+        "customer_name": customer.get("name"),
+        "customer_phone": customer.get("phone"),
+        "customer_shipping": customer.get("shipping"),
+        "customer_tax_exempt": customer.get("tax_exempt") or "none",
+        "customer_tax_ids": [{"type": t["type"], "value": t["value"]} for t in tax_ids],
+    }
+
+
 def new_invoice(
     ctx: Ctx,
     customer: dict[str, Any],
@@ -81,13 +100,7 @@ def new_invoice(
         "custom_fields": None,
         "customer": customer["id"],
         "customer_account": None,
-        "customer_address": customer.get("address"),
-        "customer_email": customer.get("email"),
-        "customer_name": customer.get("name"),
-        "customer_phone": customer.get("phone"),
-        "customer_shipping": customer.get("shipping"),
-        "customer_tax_exempt": customer.get("tax_exempt") or "none",
-        "customer_tax_ids": [],
+        **customer_details(ctx.store, customer),
         "default_payment_method": default_payment_method,
         "default_source": None,
         "default_tax_rates": list(default_tax_rates or []),

@@ -38,6 +38,7 @@ ENV_SETTINGS = (
     "PROXY_FIX_X_FOR",
     "SANDBOX_IN_PRODUCTION",
     "REFUND_APPROVAL_THRESHOLD",
+    "USAGE_API_RATE_LIMIT",
 )
 # Where a development or test portal says it lives when PORTAL_BASE_URL is not set.
 LOCAL_BASE_URL = "http://localhost:5000"
@@ -109,6 +110,8 @@ def default_settings(instance_path: str) -> dict:
         "PROXY_FIX_X_FOR": 0,
         # Failed sign-ins one account may take from all addresses together.
         "SIGNIN_ACCOUNT_LIMIT": "10 per hour",
+        # Requests one API key may make to the usage API (each may carry 1,000 events).
+        "USAGE_API_RATE_LIMIT": "600 per minute",
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         "REMEMBER_DAYS": 30,
         "STAFF_IDLE_TIMEOUT_S": 30 * 60,

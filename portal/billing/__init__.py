@@ -3,4 +3,10 @@ from flask import Blueprint
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
-from portal.billing import invoices, payment_methods, settings, views  # noqa: E402,F401  (routes register on import)
+from portal.billing import (  # noqa: E402,F401  (routes register on import)
+    api_keys,
+    invoices,
+    payment_methods,
+    settings,
+    views,
+)

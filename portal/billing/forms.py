@@ -1,5 +1,5 @@
 """Forms for subscribing, changing plan, cancelling and card actions (all CSRF-protected)."""
-from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
@@ -52,3 +52,10 @@ class InvoiceFilterForm(PortalForm):
         ("", "Any status"), ("open", "Open"), ("paid", "Paid"), ("void", "Void"),
         ("uncollectible", "Uncollectible"))], validators=[Optional()])
     year = SelectField(validators=[Optional()], validate_choice=True)
+
+
+class ApiKeyForm(PortalForm):
+    """Name a new API key for the usage API."""
+
+    name = StringField("Key name", validators=[DataRequired(message="Give the key a name."),
+                                               Length(max=100)])

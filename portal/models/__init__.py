@@ -8,9 +8,11 @@ from portal.models.mail import QueuedMail
 from portal.models.refund_request import RefundRequest
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
+from portal.models.usage import ApiKey, UsageEvent, UsageHourly
 
 __all__ = [
     "Account",
+    "ApiKey",
     "AuditEntry",
     "Charge",
     "Invoice",
@@ -25,6 +27,8 @@ __all__ = [
     "Role",
     "Subscription",
     "TaxId",
+    "UsageEvent",
+    "UsageHourly",
     "User",
     "WebhookEvent",
 ]

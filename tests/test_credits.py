@@ -10,12 +10,12 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Account, AuditEntry, CreditBalance, CreditLedgerEntry
-from portal.services import credits
+from portal.services import credits, sync
 from portal.services.catalog_sync import sync_catalog
 from portal.services.credit_packs import credit_packs
 from portal.services.customers import ensure_stripe_customer
 from tests import factories
-from tests.helpers import csrf_from, skip_or_fail
+from tests.helpers import csrf_from, price_id, skip_or_fail
 from tests.test_usage_summary import starter_subscription
 from tests.test_webhook_handlers import complete_checkout
 from tests.test_webhooks import event_body, post_event
@@ -187,6 +187,19 @@ def test_overage_draws_credits_as_it_accrues(app, client):
     assert credits.draw_down_overage(account.id) is None
 
 
+def test_a_new_grant_pays_the_overage_that_found_no_credits(app, client):
+    account = factories.make_account()
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    starter_subscription(account, start)
+    assert post_usage(client, new_key(account), event("a", 51000)).status_code == 200
+    assert ledger(account.id) == []
+    credits.record_grant(account, {"id": "credgr_test_late", "name": "Pack",
+                                   "amount": {"monetary": {"currency": "usd", "value": 500}}})
+    db.session.commit()
+    # 1,000 calls over at 0.2 cents: Stripe will apply 200 of the grant to that line.
+    assert ledger(account.id) == [("grant", 500, 500), ("draw_down", -200, 300)]
+
+
 def test_hard_limit_answers_402_once_included_usage_and_credits_are_used_up(
         app, client, make_user, login):
     user = make_user()
@@ -250,3 +263,54 @@ def test_grants_expiries_and_voids_at_stripe_reach_the_ledger(
     page = client.get("/billing/credits").get_data(as_text=True)
     assert 'data-kind="expiry"' in page and 'data-kind="void"' in page
     assert 'id="credit-balance-amount">$0.00' in page
+
+
+def test_credits_pay_the_overage_line_and_the_ledger_meets_stripes_balance(
+        app, client, stripe_api, make_user, deliver_webhooks):
+    """A Starter subscription with its metered overage price, on a test clock: the portal
+    draws credits as overage accrues, the sandbox applies the grant to the renewal invoice's
+    overage line (docs: billing/subscriptions/usage-based/billing-credits), and both then
+    hold the same balance."""
+    sync_catalog()
+    account = make_user().account
+    now = int(time.time())
+    clock = stripe_api.v1.test_helpers.test_clocks.create(params={"frozen_time": now})
+    customer = stripe_api.v1.customers.create(params={
+        "test_clock": clock.id, "metadata": {"account_id": str(account.id)}})
+    sync.customer(customer)
+    db.session.commit()
+    card = stripe_api.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    subscription = stripe_api.v1.subscriptions.create(params={
+        "customer": customer.id, "default_payment_method": card.id,
+        "items": [{"price": price_id(stripe_api, "starter_month")},
+                  {"price": price_id(stripe_api, "starter_api_calls_month")}]})
+    grant_at_stripe(stripe_api, account, 5000, name="Prepaid")
+    deliver_webhooks()
+    assert ledger(account.id) == [("grant", 5000, 5000)]
+
+    # 60,000 calls: 10,000 above Starter's 50,000, at 0.2 cents each = 2000.
+    secret = new_key(account)
+    for identifier, calls in (("calls-1", 50000), ("calls-2", 10000)):
+        assert post_usage(client, secret, event(identifier, calls,
+                                                at=datetime.fromtimestamp(now + 60, UTC))
+                          ).status_code == 200
+        stripe_api.v1.billing.meter_events.create(params={
+            "event_name": "api_call", "timestamp": now + 60, "identifier": identifier,
+            "payload": {"stripe_customer_id": customer.id, "value": str(calls)}})
+    assert ledger(account.id)[-1] == ("draw_down", -2000, 3000)
+
+    period_end = subscription["items"].data[0].current_period_end
+    stripe_api.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": period_end + 2 * 3600})
+    renewal = stripe_api.v1.invoices.list(params={"subscription": subscription.id}).data[0]
+    assert renewal.billing_reason == "subscription_cycle"
+    overage = next(line for line in renewal.lines.data if line.amount == 2000)
+    assert [credit.amount for credit in overage.pretax_credit_amounts] == [2000]
+    assert renewal.total == renewal.amount_due == 1900  # the plan; the overage was prepaid
+    summary = stripe_api.v1.billing.credit_balance_summary.retrieve(params={
+        "customer": customer.id,
+        "filter": {"type": "applicability_scope",
+                   "applicability_scope": {"price_type": "metered"}}})
+    deliver_webhooks()
+    stripe_balance = summary.balances[0].available_balance.monetary.value
+    assert stripe_balance == db.session.get(CreditBalance, account.id).balance == 3000

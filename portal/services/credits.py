@@ -85,16 +85,22 @@ def _append(row: CreditBalance, kind: str, amount: int, reference: str, descript
 
 def record_grant(account: Account, grant: dict, checkout_session_id: str | None = None
                  ) -> CreditLedgerEntry | None:
-    """Add a Stripe credit grant to the ledger once (keyed by the grant id); no commit."""
+    """Add a Stripe credit grant to the ledger once (keyed by the grant id); no commit.
+
+    The period's overage that found no credits before is drawn from the new grant at once,
+    as Stripe will apply it to the whole overage line at the next invoice.
+    """
     reference = f"grant:{grant['id']}"
     money = grant["amount"]["monetary"]
     row = locked_balance(account.id, money["currency"])
     if _existing(account.id, reference) is not None:
         return None
     name = grant.get("name") or "Credit grant"
-    return _append(row, "grant", int(money["value"]), reference, name,
-                   stripe_credit_grant_id=grant["id"],
-                   stripe_checkout_session_id=checkout_session_id)
+    entry = _append(row, "grant", int(money["value"]), reference, name,
+                    stripe_credit_grant_id=grant["id"],
+                    stripe_checkout_session_id=checkout_session_id)
+    _draw_overage(row)
+    return entry
 
 
 def draw_down(account: Account | int, amount: int, reference: str,
@@ -146,20 +152,25 @@ def _drawn_in_period(account_id: int, period: BillingPeriod) -> int:
     return -int(drawn)
 
 
+def _draw_overage(row: CreditBalance, now: datetime | None = None) -> CreditLedgerEntry | None:
+    """Draw the period's overage not drawn yet from a locked balance row; no commit."""
+    if row.balance == 0:
+        return None
+    period, meters = period_usage(row.account_id, now)
+    owed = overage_cost(period, meters)
+    drawn = _drawn_in_period(row.account_id, period)
+    if owed <= drawn:
+        return None
+    return _append(row, "draw_down", drawn - owed, f"{_period_prefix(period)}{drawn}-{owed}",
+                   f"Overage from {period.start:%Y-%m-%d} paid with credits")
+
+
 def draw_down_overage(account_id: int, now: datetime | None = None) -> CreditLedgerEntry | None:
     """Draw credits for the period's overage not drawn yet; commit. No credits: nothing."""
     row = db.session.get(CreditBalance, account_id)
     if row is None or row.balance == 0:
         return None
-    locked = locked_balance(account_id, row.currency)
-    period, meters = period_usage(account_id, now)
-    owed = overage_cost(period, meters)
-    drawn = _drawn_in_period(account_id, period)
-    entry = None
-    if owed > drawn:
-        entry = _append(locked, "draw_down", drawn - owed,
-                        f"{_period_prefix(period)}{drawn}-{owed}",
-                        f"Overage from {period.start:%Y-%m-%d} paid with credits")
+    entry = _draw_overage(locked_balance(account_id, row.currency), now)
     db.session.commit()
     return entry
 

@@ -185,6 +185,12 @@ def test_overage_draws_credits_as_it_accrues(app, client):
     # 12,503 x 0.2 = 2500.6, rounded half up to 2501: 501 more.
     assert ledger(account.id)[-1] == ("draw_down", -501, 2499)
     assert credits.draw_down_overage(account.id) is None
+    # Metered reporting drew a window's overage itself: ingestion does not draw it again.
+    credits.draw_down(account, 100, "report:window-1")
+    assert post_usage(client, secret, event("d", 500)).status_code == 200
+    assert ledger(account.id)[-1] == ("draw_down", -100, 2399)
+    assert post_usage(client, secret, event("e", 10)).status_code == 200
+    assert ledger(account.id)[-1] == ("draw_down", -2, 2397)
 
 
 def test_a_new_grant_pays_the_overage_that_found_no_credits(app, client):

@@ -107,6 +107,9 @@ def draw_down(account: Account | int, amount: int, reference: str,
               description: str = "Usage paid with credits") -> CreditLedgerEntry | None:
     """Take up to `amount` minor units of credits for `reference`, once; commit.
 
+    For metered reporting: draw what a reported window's overage costs, with a reference
+    derived from the window. The automatic draw after ingestion counts these draws in the
+    period they were made, so the same overage is never paid twice.
     Returns the entry (its amount may be smaller than asked when fewer credits are left),
     or None when the reference was drawn before or no credits are left.
     """
@@ -144,11 +147,14 @@ def _period_prefix(period: BillingPeriod) -> str:
 
 
 def _drawn_in_period(account_id: int, period: BillingPeriod) -> int:
-    drawn = db.session.scalar(db.select(db.func.coalesce(db.func.sum(CreditLedgerEntry.amount), 0))
-                              .where(CreditLedgerEntry.account_id == account_id,
-                                     CreditLedgerEntry.kind == "draw_down",
-                                     CreditLedgerEntry.reference.startswith(
-                                         _period_prefix(period))))
+    """Return the credits drawn for the period: its overage draws, and the draw_down calls
+    (metered reporting) made while it ran, so neither pays what the other already paid."""
+    entry = CreditLedgerEntry
+    ours = entry.reference.startswith(_period_prefix(period))
+    reported = db.and_(~entry.reference.startswith("overage:"),
+                       entry.created_at >= period.start, entry.created_at < period.end)
+    drawn = db.session.scalar(db.select(db.func.coalesce(db.func.sum(entry.amount), 0)).where(
+        entry.account_id == account_id, entry.kind == "draw_down", db.or_(ours, reported)))
     return -int(drawn)
 
 

@@ -193,3 +193,22 @@ def test_voiding_an_invoice_gives_credits_back(stripe_client):
         ("credit", "credits_granted", 250), ("debit", "credits_applied", 250),
         ("credit", "credits_application_invoice_voided", 250)]
     assert balance_values(stripe_client, cus) == (250, 250)
+
+
+def test_grants_not_yet_effective_are_in_the_ledger_balance_only(stripe_client):
+    """docs: api/billing/credit-balance-summary/object (available_balance vs ledger_balance)
+    and api/billing/credit-grant/create (effective_at: when credits become usable)."""
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    cus = customer(stripe_client, card=None, test_clock=clock.id)
+    m = meter(stripe_client)
+    metered = price(stripe_client, 10, recurring={"usage_type": "metered", "meter": m.id})
+    grant(stripe_client, cus, 400, effective_at=START + DAY)
+    grant(stripe_client, cus, 100, applicability_config={
+        "scope": {"prices": [{"id": metered.id}]}})
+    assert balance_values(stripe_client, cus) == (100, 500)
+    scoped = summary(stripe_client, cus, type="applicability_scope",
+                     applicability_scope={"prices": [{"id": metered.id}]})
+    assert scoped.balances[0].ledger_balance.monetary.value == 500
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 2 * DAY})
+    assert balance_values(stripe_client, cus) == (500, 500)

@@ -320,3 +320,36 @@ def test_credits_pay_the_overage_line_and_the_ledger_meets_stripes_balance(
     deliver_webhooks()
     stripe_balance = summary.balances[0].available_balance.monetary.value
     assert stripe_balance == db.session.get(CreditBalance, account.id).balance == 3000
+
+
+def test_concurrent_batches_under_the_hard_limit_spend_the_credits_once(app, client):
+    if db.engine.dialect.name != "postgresql":
+        skip_or_fail("set TEST_DATABASE_URL to a PostgreSQL database for the concurrency test",
+                     "REQUIRE_POSTGRES")
+    account = factories.make_account()
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    starter_subscription(account, start)
+    secret = new_key(account)
+    assert post_usage(client, secret, event("included", 50000)).status_code == 200
+    credits.record_grant(account, {"id": "credgr_test_limit_race", "name": "Pack",
+                                   "amount": {"monetary": {"currency": "usd", "value": 100}}})
+    credits.locked_balance(account.id, "usd").hard_limit = True
+    db.session.commit()
+    account_id = account.id
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def send(n: int) -> None:
+        barrier.wait()
+        # 100 calls above the included amount cost 20 cents: 100 cents pay for five batches.
+        response = post_usage(app.test_client(), secret, event(f"over-{n}", 100))
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 5 + [402] * 3
+    assert ledger(account_id)[-1][2] == 0
+    assert sum(amount for kind, amount, _ in ledger(account_id) if kind == "draw_down") == -100

@@ -214,10 +214,13 @@ def check_hard_limit(account_id: int, events: list, now: datetime | None = None)
     pay for it: the batch is refused when it adds overage to a meter without an overage price
     (credits only pay priced overage), or when the period's overage cost with it would exceed
     what was drawn plus what is left. The batch is counted as sent (before duplicates).
+    The balance row stays locked until the caller commits the events it accepted, so
+    concurrent batches are judged one after the other.
     """
     row = db.session.get(CreditBalance, account_id)
     if row is None or not row.hard_limit:
         return
+    row = locked_balance(account_id, row.currency)
     period, meters = period_usage(account_id, now)
     after = _batch_usage(meters, events)
     rates = overage_rates(period.plan_key)
@@ -226,6 +229,7 @@ def check_hard_limit(account_id: int, events: list, now: datetime | None = None)
     # Exact, not rounded: a fifth of a cent of overage is already more than no credits.
     exact = sum(_meter_costs(period, after), Decimal(0))
     if unpriced or exact > _drawn_in_period(account_id, period) + row.balance:
+        db.session.rollback()
         raise UsageLimitReached(
             "This account's included usage and prepaid credits are used up and its hard limit "
             "is on, so no more usage is accepted this period. Buy credits or turn the hard "

@@ -118,6 +118,12 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
         renewing_customer.id, params={"type": "eu_vat", "value": "FR12345678901"})
     stripe_api.v1.customers.tax_ids.delete(renewing_customer.id, tax_id.id)
 
+    # billing.credit_grant.created, billing.credit_balance_transaction.created
+    stripe_api.v1.billing.credit_grants.create(params={
+        "customer": renewing_customer.id,
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 500}},
+        "applicability_config": {"scope": {"price_type": "metered"}}})
+
     delivered = total = deliver_webhooks()
     while delivered:  # a pass posts at most 100
         delivered = deliver_webhooks()

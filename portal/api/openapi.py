@@ -151,6 +151,11 @@ def openapi_document() -> dict:
                                            "(MAX_CONTENT_LENGTH, 1 MiB by default)."},
                     "422": {**ERROR_RESPONSE,
                             "description": "Every item was rejected; details lists why."},
+                    "402": {**ERROR_RESPONSE,
+                            "description": "usage_limit_reached: the account turned its hard "
+                                           "limit on, and its included usage and prepaid "
+                                           "credits are used up; nothing in the request was "
+                                           "stored."},
                     "429": RATE_LIMITED,
                 },
             }},

@@ -9,6 +9,7 @@ from portal.api import v1
 from portal.api.openapi import PROJECTION_METHOD, openapi_document
 from portal.extensions import csrf, limiter
 from portal.services.api_keys import KeyHolder, authenticate_api_key, key_hash
+from portal.services.credits import UsageLimitReached, check_hard_limit, draw_down_overage
 from portal.services.usage import UsageRequestInvalid, events_of, record_usage
 from portal.services.usage_summary import period_usage
 
@@ -108,7 +109,13 @@ def ingest_usage():
         events = events_of(payload)
     except UsageRequestInvalid as exc:
         raise ApiError(400, exc.code, exc.message) from exc
+    try:
+        check_hard_limit(holder.account_id, events)
+    except UsageLimitReached as exc:
+        raise ApiError(402, "usage_limit_reached", str(exc)) from exc
     results = record_usage(holder.account_id, holder.key_id, holder.last_used_at, events)
+    # Overage the events added is paid from prepaid credits as it accrues.
+    draw_down_overage(holder.account_id)
     items = [result.as_json() for result in results]
     counts = {status: sum(1 for item in items if item["status"] == status)
               for status in ("accepted", "duplicate", "rejected")}

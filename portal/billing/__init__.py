@@ -5,6 +5,7 @@ bp = Blueprint("billing", __name__, url_prefix="/billing")
 
 from portal.billing import (  # noqa: E402,F401  (routes register on import)
     api_keys,
+    credits,
     invoices,
     payment_methods,
     settings,

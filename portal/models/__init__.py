@@ -2,6 +2,7 @@
 from portal.models.account import Account, Role, User
 from portal.models.audit import AuditEntry
 from portal.models.catalog import Price, Product
+from portal.models.credits import CreditBalance, CreditLedgerEntry
 from portal.models.events import WebhookEvent
 from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
 from portal.models.mail import QueuedMail
@@ -15,6 +16,8 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Charge",
+    "CreditBalance",
+    "CreditLedgerEntry",
     "Invoice",
     "InvoicePayment",
     "PaymentMethod",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from portal.extensions import db
 from portal.services import sync
 from portal.services.catalog import included_units, load_catalog, lookup_key, seed_plans
+from portal.services.credit_packs import ensure_credit_packs
 from portal.services.stripe_client import as_dict, stripe_client
 
 
@@ -149,4 +150,5 @@ def sync_catalog(catalog: dict | None = None) -> CatalogSyncReport:
                     product.id, currency, interval, lookup_key(plan["key"], interval, meter_key),
                     None, meter), report)
         db.session.commit()
+    ensure_credit_packs(client, catalog, report)
     return report

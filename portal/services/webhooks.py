@@ -17,7 +17,7 @@ from portal.models import (
     TaxId,
     WebhookEvent,
 )
-from portal.services import invoice_mirror, notices, sync
+from portal.services import credit_packs, credits, invoice_mirror, notices, sync
 from portal.services.payment_methods import adopt_checkout_card
 from portal.services.refunds import follow_stripe_refund
 from portal.services.stripe_client import (
@@ -223,14 +223,33 @@ def on_refund(data: dict, created: int) -> None:
 
 
 def on_checkout_completed(data: dict, created: int) -> None:
-    """Link the account to its customer and mirror the subscription Checkout started."""
+    """Link the account to its customer and mirror the subscription Checkout started.
+
+    A paid credit pack session (mode payment) grants its credits instead.
+    """
     sync.checkout_session(data)
+    credit_packs.grant_for_checkout(data)
     subscription_id = data.get("subscription")
     if isinstance(subscription_id, dict):
         subscription_id = subscription_id.get("id")
     if subscription_id:
         row = sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id))
         adopt_checkout_card(row)
+
+
+def on_credit_grant(data: dict, created: int) -> None:
+    """Add a credit grant made at Stripe to its account's ledger (once per grant)."""
+    credits.follow_grant(data)
+
+
+def _grant_customer(grant_id: str) -> str | None:
+    customer = stripe_client().v1.billing.credit_grants.retrieve(grant_id).customer
+    return customer if isinstance(customer, str) or customer is None else customer.id
+
+
+def on_credit_balance_transaction(data: dict, created: int) -> None:
+    """Record a grant's expiry, void or reinstated credits in the ledger (once each)."""
+    credits.follow_transaction(data, _grant_customer)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -261,6 +280,8 @@ HANDLERS: dict[str, Handler] = {
     "refund.updated": on_refund,
     "refund.failed": on_refund,
     "charge.refund.updated": on_refund,
+    "billing.credit_grant.created": on_credit_grant,
+    "billing.credit_balance_transaction.created": on_credit_balance_transaction,
 }
 
 

@@ -3,6 +3,7 @@
 Rules:
 - Finalizing numbers the invoice ``<customer invoice_prefix>-<4-digit sequence>`` and applies
   the customer's balance (a credit lowers amount_due; a negative total becomes credit).
+- Billing credits apply at finalization, before the customer's balance (see ``credits``).
 - An invoice whose amount_due is 0 is paid at finalization (invoice.paid and
   invoice.payment_succeeded follow invoice.finalized); one below the currency's minimum
   charge is marked paid and its amount carried to the customer's balance, as Stripe does.
@@ -23,6 +24,7 @@ from ..core.events import on
 from ..core.ids import new_id, random_token
 from ..objects import customer_balance
 from ..objects.payment_intents import create_payment
+from . import credits
 from . import subscription_state as subs
 from .invoice_build import customer_details
 from .invoice_state import INVOICE, payment_transition, save_invoice, transition
@@ -42,6 +44,7 @@ def finalize(ctx: Ctx, invoice: dict[str, Any], at: int) -> dict[str, Any]:
         invoice.update(customer_details(ctx.store, customer))
     sequence = int(customer.get("next_invoice_sequence") or 1)
     invoice["number"] = f"{customer.get('invoice_prefix') or 'SANDBOX'}-{sequence:04d}"
+    credits.apply_to_invoice(ctx, invoice, at)
     balance = int(customer.get("balance") or 0)
     applied = invoice["total"] + balance
     invoice["starting_balance"] = balance

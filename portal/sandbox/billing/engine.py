@@ -15,6 +15,7 @@ Per subscription, in order of time:
   customer.subscription.updated with the new period);
 - incomplete: 23 hours after creation, incomplete_expired and the first invoice voided.
 Per refund marked to fail (test card 4000000000005126): it fails when due.
+Per billing credit grant with an expires_at: it expires then (what is left is debited).
 Per invoice: a subscription draft is finalized one hour after creation (invoice.finalized)
 and its payment attempted; failed payments are retried on the dunning schedule.
 """
@@ -27,7 +28,7 @@ from flask import Flask
 
 from ..core.api import before_handler
 from ..core.context import Ctx, background
-from ..objects import refunds
+from ..objects import credit_grants, refunds
 from . import collection, cycle, periods, plan_update
 from . import subscription_state as subs
 from .dunning import incomplete_expires_at
@@ -39,7 +40,8 @@ CLOCK = "test_helpers.test_clock"
 def _next_due(ctx: Ctx, clock_id: str | None, until: int) -> tuple[str, int] | None:
     row = ctx.store.conn.execute(
         "SELECT id, json_extract(body, '$._due_at') AS due FROM objects"
-        " WHERE deleted = 0 AND type IN ('subscription', 'invoice', 'refund')"
+        " WHERE deleted = 0"
+        " AND type IN ('subscription', 'invoice', 'refund', 'billing.credit_grant')"
         " AND test_clock IS ?"
         " AND json_extract(body, '$._due_at') IS NOT NULL AND json_extract(body, '$._due_at') <= ?"
         " ORDER BY due, seq LIMIT 1",
@@ -71,6 +73,8 @@ def run_due(ctx: Ctx, clock_id: str | None = None, until: int | None = None) -> 
         elif obj["object"] == "refund":
             # A refund to a card that refuses it (test card 4000000000005126) fails now.
             refunds.transition(ctx, obj, "failed")
+        elif obj["object"] == credit_grants.GRANT:
+            credit_grants.transition(ctx, obj, "expired", due_time)
         else:
             _handle_subscription(ctx, obj, at)
     return steps

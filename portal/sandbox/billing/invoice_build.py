@@ -328,6 +328,7 @@ def recompute(store: Store, invoice: dict[str, Any]) -> dict[str, Any]:
             tax_rates=catalog.tax_rates(
                 store, line["_tax_rates"] if line.get("_tax_rates") else defaults
             ),
+            credits=sum(c["amount"] for c in line.get("pretax_credit_amounts") or []),
         )
         for line in lines
     ]

@@ -10,7 +10,10 @@ Rules (Stripe's, where it documents them; the sandbox's where it does not):
 - Tax is computed per line and per rate on the line amount after its discounts.  Exclusive
   rates add round_half_up(net * p / 100) on top; inclusive rates carve
   round_half_up(gross * p / (100 + sum of inclusive p)) out of the amount.
-- total = subtotal - discounts + exclusive tax; total_excluding_tax = total minus all tax.
+- Billing credits (docs.stripe.com/billing/subscriptions/usage-based/billing-credits) are
+  pretax credits: a line's credited amount comes off after its discounts and before its tax.
+- total = subtotal - discounts - credits + exclusive tax; total_excluding_tax = total minus
+  all tax.
 - A coupon's duration decides which invoices it reaches: once (the first invoice only),
   repeating (invoices whose period starts before start + duration_in_months), forever.
 """
@@ -34,6 +37,7 @@ class LineInput:
     amount: int
     discountable: bool = True
     tax_rates: Sequence[Mapping[str, Any]] = ()
+    credits: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def compute_totals(
     tax_totals: dict[tuple[str, str], dict[str, Any]] = {}
     inclusive_before_discount = 0
     for line, result in zip(lines, results, strict=True):
-        discounted = sum(d["amount"] for d in result.discount_amounts)
+        discounted = sum(d["amount"] for d in result.discount_amounts) + line.credits
         result.taxes = _line_taxes(line.amount - discounted, line.tax_rates)
         inclusive_before_discount += sum(
             t["amount"]
@@ -161,7 +165,7 @@ def compute_totals(
     inclusive_tax = sum(
         t["amount"] for t in tax_totals.values() if t["tax_behavior"] == "inclusive"
     )
-    total = subtotal - total_discount + exclusive_tax
+    total = subtotal - total_discount - sum(ln.credits for ln in lines) + exclusive_tax
     return InvoiceTotals(
         subtotal=subtotal,
         subtotal_excluding_tax=subtotal - inclusive_before_discount,

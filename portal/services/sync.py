@@ -215,6 +215,7 @@ def _fill_subscription_item(row: Subscription, item: SubscriptionItem | None,
     item.meter_key = ((price or {}).get("metadata") or {}).get("meter_key") \
         if item.usage_type == "metered" else None
     item.quantity = data.get("quantity")
+    db.session.add(item)
 
 
 def _invoice_subscription_id(data: dict) -> str | None:

@@ -1,0 +1,147 @@
+"""Reporting usage to Stripe meters: one event per closed hour with an identifier named after it,
+corrections for late events, retries after a real failure, and reconciliation with Stripe's
+meter event summaries (the embedded sandbox behind the official SDK)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal.extensions import db
+from portal.models import UsageReport
+from portal.services.catalog_sync import sync_catalog
+from portal.services.stripe_client import build_client
+from portal.services.usage_reconcile import reconcile_usage
+from portal.services.usage_reporting import report_usage
+from tests.helpers import free_port
+from tests.usage_billing_support import HOUR, advance, now, on_clock, subscribe
+from tests.usage_support import event, new_key, post_usage
+
+
+@pytest.fixture
+def subscribed(app, stripe_api, make_user, deliver_webhooks):
+    """Return (user, clock, key, t0): Starter with metered prices since 3 hours ago, on a clock."""
+    sync_catalog()
+    user = make_user()
+    t0 = now()
+    clock, customer = on_clock(stripe_api, user, t0 - 3 * HOUR)
+    subscribe(stripe_api, customer.id, "starter_month")
+    advance(stripe_api, clock, t0, deliver_webhooks)
+    return user, clock, new_key(user.account), t0
+
+
+def at(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def ingest(client, key, *events) -> None:
+    body = post_usage(client, key, {"events": list(events)}).get_json()
+    assert body["accepted"] == len(events), body
+
+
+def stripe_total(stripe_api, event_name: str, customer_id: str, start: int, end: int):
+    meter = next(m for m in stripe_api.v1.billing.meters.list().data
+                 if m.event_name == event_name)
+    start, end = start - start % HOUR, end - end % HOUR + HOUR
+    summaries = stripe_api.v1.billing.meters.event_summaries.list(meter.id, params={
+        "customer": customer_id, "start_time": start, "end_time": end})
+    return [s.aggregated_value for s in summaries.data]
+
+
+def reports(account_id: int) -> list[tuple[str, int, str]]:
+    return [(r.identifier, r.value, r.status) for r in db.session.scalars(
+        db.select(UsageReport).where(UsageReport.account_id == account_id)
+        .order_by(UsageReport.id))]
+
+
+def test_report_is_per_window_idempotent_and_reconciles(app, client, stripe_api, subscribed,
+                                                        deliver_webhooks):
+    user, clock, key, t0 = subscribed
+    customer_id = user.account.stripe_customer_id
+    ingest(client, key,
+           event("c1", 1200, at=at(t0 - 150 * 60)), event("c2", 300, at=at(t0 - 140 * 60)),
+           event("c3", 40, at=at(t0 - 90 * 60)),
+           event("s1", 7, meter="storage_gb", at=at(t0 - 150 * 60)),
+           event("s2", 5, meter="storage_gb", at=at(t0 - 145 * 60)),
+           # In the current hour: not closed, not reported yet.
+           event("c4", 9, at=at(t0 - 60)))
+    run = report_usage()
+    assert (run.sent, run.failed, run.corrections) == (3, 0, 0)
+    hour_1 = (t0 - 150 * 60) - (t0 - 150 * 60) % HOUR
+    sent = reports(user.account_id)
+    assert (f"usage-{user.account_id}-api_calls-{hour_1}", 1500, "reported") in sent
+    assert (f"usage-{user.account_id}-storage_gb-{hour_1}", 5, "reported") in sent
+    assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [1540]
+    # Re-running reports nothing new.
+    assert report_usage().sent == 0
+    assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [1540]
+
+    # The current hour's event is not reported yet: reconciliation names that difference.
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["billing", "reconcile-usage"])
+    assert result.exit_code == 1
+    assert "api_calls" in result.output and "portal 1549, Stripe 1540, difference +9" \
+        in result.output
+    assert [d.meter for d in reconcile_usage()] == ["api_calls"]
+
+    # An hour later (for the customer's clock too) it is closed: reported, all reconciles.
+    advance(stripe_api, clock, t0 + HOUR, deliver_webhooks)
+    later = report_usage(now=datetime.now(UTC) + timedelta(hours=1))
+    assert later.sent == 1
+    result = runner.invoke(args=["billing", "reconcile-usage"])
+    assert result.exit_code == 0, result.output
+    assert "No differences." in result.output
+
+
+def test_late_events_make_correcting_events(app, client, stripe_api, subscribed):
+    user, _clock, key, t0 = subscribed
+    customer_id = user.account.stripe_customer_id
+    ingest(client, key, event("c1", 100, at=at(t0 - 150 * 60)),
+           event("s1", 7, meter="storage_gb", at=at(t0 - 150 * 60)))
+    assert report_usage().sent == 2
+    # Late events for the same, already reported hour.
+    ingest(client, key, event("c-late", 25, at=at(t0 - 149 * 60)),
+           event("s-late", 9, meter="storage_gb", at=at(t0 - 140 * 60)))
+    run = report_usage()
+    assert (run.sent, run.corrections) == (2, 2)
+    hour_1 = (t0 - 150 * 60) - (t0 - 150 * 60) % HOUR
+    sent = reports(user.account_id)
+    # Summed: the difference, under its own identifier; last: the new value.
+    assert (f"usage-{user.account_id}-api_calls-{hour_1}-c1", 25, "reported") in sent
+    assert (f"usage-{user.account_id}-storage_gb-{hour_1}-c1", 9, "reported") in sent
+    assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [125]
+    assert stripe_total(stripe_api, "storage_gb", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [9]
+    assert reconcile_usage() == []
+
+
+def test_a_failed_report_is_retried_with_the_same_identifier(app, client, stripe_api, subscribed):
+    user, _clock, key, t0 = subscribed
+    customer_id = user.account.stripe_customer_id
+    ingest(client, key, event("c1", 70, at=at(t0 - 150 * 60)),
+           event("c2", 30, at=at(t0 - 80 * 60)))
+    # Stripe unreachable: a closed port.
+    unreachable = build_client({"STRIPE_SECRET_KEY": "sk_test_unreachable",
+                                "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"})
+    failed = report_usage(client=unreachable)
+    assert (failed.sent, failed.failed) == (0, 2)
+    pending = db.session.scalars(db.select(UsageReport).order_by(UsageReport.id)).all()
+    assert [(r.status, r.attempts) for r in pending] == [("pending", 1), ("pending", 1)]
+    assert all(r.last_error for r in pending)
+    assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [0]
+    # The first one did reach Stripe after all (its answer was lost on the way back).
+    first = pending[0]
+    stripe_api.v1.billing.meter_events.create(params={
+        "event_name": "api_call", "identifier": first.identifier,
+        "timestamp": int(first.event_timestamp.timestamp()),
+        "payload": {"stripe_customer_id": customer_id, "value": str(first.value)}})
+
+    result = app.test_cli_runner().invoke(args=["billing", "report-usage"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("sent 2 meter event(s)")
+    db.session.expire_all()
+    assert [(r.identifier, r.status, r.attempts) for r in db.session.scalars(
+        db.select(UsageReport).order_by(UsageReport.id))] == [
+        (pending[0].identifier, "reported", 2), (pending[1].identifier, "reported", 2)]
+    # Sent once each, never twice.
+    assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [100]
+    assert reconcile_usage() == []

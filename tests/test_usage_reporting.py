@@ -145,3 +145,46 @@ def test_a_failed_report_is_retried_with_the_same_identifier(app, client, stripe
     # Sent once each, never twice.
     assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [100]
     assert reconcile_usage() == []
+
+
+def test_reports_run_on_rq_and_schedule_the_next_one(app, monkeypatch, database_url):
+    import os
+    import time
+
+    from rq import SimpleWorker
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from portal.services.jobs import schedule_usage_report, usage_queue
+    from portal.worker import close_worker_apps
+    from tests.helpers import skip_or_fail
+
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        skip_or_fail("set TEST_REDIS_URL=redis://127.0.0.1:6379/5 to test scheduled usage "
+                     "reports on RQ", "REQUIRE_REDIS")
+    # The worker builds its own app from the environment, as a deployed worker would.
+    for name, value in (("DATABASE_URL", database_url), ("REDIS_URL", url),
+                        ("USAGE_REPORT_INTERVAL", "1"), ("PORTAL_ENV", "development")):
+        monkeypatch.setenv(name, value)
+    app.config.update(REDIS_URL=url, USAGE_REPORT_INTERVAL=1)
+    queue = usage_queue(app.config)
+    queue.connection.flushdb()
+    started = time.time()
+    first = schedule_usage_report(app.config, started)
+    # One chain only: another worker starting in the same slot schedules nothing.
+    assert first is not None and schedule_usage_report(app.config, started) is None
+    time.sleep(1.2)
+    try:
+        SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
+    finally:
+        close_worker_apps()
+    job = Job.fetch(first, connection=queue.connection)
+    assert job.get_status() == "finished", job.latest_result()
+    assert job.return_value().startswith("sent 0")
+    successors = [job_id for job_id in ScheduledJobRegistry(queue=queue).get_job_ids()
+                  if job_id != first]
+    assert len(successors) == 1
+    assert int(successors[0].rsplit("-", 1)[1]) > int(first.rsplit("-", 1)[1])
+    queue.connection.flushdb()
+    queue.connection.close()

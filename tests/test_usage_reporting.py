@@ -188,3 +188,38 @@ def test_reports_run_on_rq_and_schedule_the_next_one(app, monkeypatch, database_
     assert int(successors[0].rsplit("-", 1)[1]) > int(first.rsplit("-", 1)[1])
     queue.connection.flushdb()
     queue.connection.close()
+
+
+def test_concurrent_report_runs_send_each_window_once(app, client, stripe_api, subscribed):
+    import threading
+
+    from tests.helpers import skip_or_fail
+
+    if db.engine.dialect.name != "postgresql":
+        skip_or_fail("set TEST_DATABASE_URL to a PostgreSQL database for the concurrency test",
+                     "REQUIRE_POSTGRES")
+    user, _clock, key, t0 = subscribed
+    ingest(client, key, *(event(f"c{n}", n + 1, at=at(t0 - 170 * 60 + n * 60))
+                          for n in range(100)))
+    barrier = threading.Barrier(4)
+    failures: list = []
+
+    def run() -> None:
+        with app.app_context():
+            barrier.wait()
+            failures.append(report_usage().failed)
+            db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [0, 0, 0, 0]
+    db.session.expire_all()
+    rows = db.session.scalars(db.select(UsageReport)).all()
+    assert all(row.status == "reported" and row.sequence == 0 for row in rows)
+    assert sum(row.value for row in rows) == sum(range(1, 101))
+    assert stripe_total(stripe_api, "api_call", user.account.stripe_customer_id,
+                        t0 - 3 * HOUR, t0 - HOUR) == [sum(range(1, 101))]
+    assert reconcile_usage() == []

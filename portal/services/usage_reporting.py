@@ -133,6 +133,9 @@ def _reported_state(account_id: int) -> dict[tuple[str, datetime], dict]:
 
 def _plan_account(account: Account, meters: dict, now: datetime, run: ReportRun) -> None:
     """Record the reports an account's closed hours need (first reports and corrections)."""
+    # One planner per account at a time (a row lock on PostgreSQL): a concurrent run waits,
+    # then reads the rows this one committed and plans nothing twice.
+    db.session.execute(db.select(Account.id).where(Account.id == account.id).with_for_update())
     state = _reported_state(account.id)
     subscription = live_subscription(account)
     hours = db.session.scalars(db.select(UsageHourly).where(
@@ -185,7 +188,7 @@ def report_usage(now: datetime | None = None, client=None) -> ReportRun:
         Account.stripe_customer_id.is_not(None)).order_by(Account.id))
     for account in list(accounts):
         _plan_account(account, meters, now, run)
-    db.session.commit()
+        db.session.commit()
     fresh = list(db.session.scalars(db.select(UsageReport).where(
         UsageReport.status == "pending", UsageReport.attempts == 0).order_by(UsageReport.id)))
     _deliver(client, fresh, event_names, run)

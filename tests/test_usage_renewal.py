@@ -116,3 +116,30 @@ def test_renewal_overage_equals_the_portal_figure_across_a_plan_change(
     following = stripe_api.v1.invoices.list(params={"subscription": created.id}).data[0]
     assert following.id != renewal.id
     assert metered_lines(following)["pro_api_calls_month"] == (1_000, 0)
+
+
+def test_the_hour_holding_a_period_end_counts_in_the_next_period(app):
+    """Stripe periods start mid-hour; each hour counts in the period holding its last second,
+    where report-usage stamps its meter event, so summary and invoice never disagree."""
+    from portal.models import ApiKey
+    from portal.services.catalog import seed_plans
+    from portal.services.usage import record_usage
+    from tests import factories
+
+    seed_plans()
+    account = factories.make_account()
+    new_key(account)
+    api_key = db.session.scalar(db.select(ApiKey).where(ApiKey.account_id == account.id))
+    boundary = datetime(2026, 3, 31, 10, 37, 12, tzinfo=UTC)
+    old = factories.make_subscription(account, current_period_start=boundary - timedelta(days=30),
+                                      current_period_end=boundary)
+    record_usage(account.id, api_key.id, None, [
+        event("before", 100, at=boundary - timedelta(hours=1)),   # hour 09:00: old period
+        event("last-bit", 7, at=boundary - timedelta(minutes=10)),  # hour 10:00: next period
+        event("after", 20, at=boundary + timedelta(minutes=5))], now=boundary)
+    _period, meters = period_usage(account.id, now=boundary - timedelta(minutes=1))
+    assert next(m.used for m in meters if m.meter == "api_calls") == 100
+    old.current_period_start, old.current_period_end = boundary, boundary + timedelta(days=30)
+    db.session.commit()
+    _period, meters = period_usage(account.id, now=boundary + timedelta(minutes=30))
+    assert next(m.used for m in meters if m.meter == "api_calls") == 27

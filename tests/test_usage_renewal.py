@@ -56,8 +56,10 @@ def test_renewal_overage_equals_the_portal_figure_across_a_plan_change(
             == len(events)
 
     # Usage on Starter, then a change to Pro in the same period, then more usage.
-    ingest(event("calls-1", 300_000, at=at(t0 - 150 * 60)),
-           event("storage-1", 12, meter="storage_gb", at=at(t0 - 140 * 60)))
+    # Whole hours before t0's own, so the late event below falls in the same hour.
+    hour_1 = t0 - t0 % HOUR - 2 * HOUR
+    ingest(event("calls-1", 300_000, at=at(hour_1 + 60)),
+           event("storage-1", 12, meter="storage_gb", at=at(hour_1 + 600)))
     with app.test_request_context("/"):
         preview = proration_preview(user.account, "pro_month")
         assert change_plan(user.account, "pro_month", preview.proration_date).applied
@@ -104,7 +106,7 @@ def test_renewal_overage_equals_the_portal_figure_across_a_plan_change(
         "api_calls": 0, "storage_gb": 0, "seats": 0}
 
     # A late event for the invoiced period is reported into the current one, not lost.
-    ingest(event("calls-late", 1_000, at=at(t0 - 149 * 60)))
+    ingest(event("calls-late", 1_000, at=at(hour_1 + 120)))
     run = report_usage(now=closing)
     assert (run.sent, run.corrections, run.moved) == (1, 1, 1)
     late = db.session.scalars(db.select(UsageReport).order_by(UsageReport.id.desc())).first()

@@ -34,6 +34,12 @@ def at(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
+def hours_before(t0: int) -> tuple[int, int, int]:
+    """Return the starts of the hour two hours before t0's, the one before, and t0's own."""
+    current = t0 - t0 % HOUR
+    return current - 2 * HOUR, current - HOUR, current
+
+
 def ingest(client, key, *events) -> None:
     body = post_usage(client, key, {"events": list(events)}).get_json()
     assert body["accepted"] == len(events), body
@@ -58,16 +64,16 @@ def test_report_is_per_window_idempotent_and_reconciles(app, client, stripe_api,
                                                         deliver_webhooks):
     user, clock, key, t0 = subscribed
     customer_id = user.account.stripe_customer_id
+    hour_1, hour_2, current = hours_before(t0)
     ingest(client, key,
-           event("c1", 1200, at=at(t0 - 150 * 60)), event("c2", 300, at=at(t0 - 140 * 60)),
-           event("c3", 40, at=at(t0 - 90 * 60)),
-           event("s1", 7, meter="storage_gb", at=at(t0 - 150 * 60)),
-           event("s2", 5, meter="storage_gb", at=at(t0 - 145 * 60)),
+           event("c1", 1200, at=at(hour_1 + 60)), event("c2", 300, at=at(hour_1 + 600)),
+           event("c3", 40, at=at(hour_2 + 60)),
+           event("s1", 7, meter="storage_gb", at=at(hour_1 + 60)),
+           event("s2", 5, meter="storage_gb", at=at(hour_1 + 300)),
            # In the current hour: not closed, not reported yet.
-           event("c4", 9, at=at(t0 - 60)))
+           event("c4", 9, at=at(current)))
     run = report_usage()
     assert (run.sent, run.failed, run.corrections) == (3, 0, 0)
-    hour_1 = (t0 - 150 * 60) - (t0 - 150 * 60) % HOUR
     sent = reports(user.account_id)
     assert (f"usage-{user.account_id}-api_calls-{hour_1}", 1500, "reported") in sent
     assert (f"usage-{user.account_id}-storage_gb-{hour_1}", 5, "reported") in sent
@@ -96,15 +102,15 @@ def test_report_is_per_window_idempotent_and_reconciles(app, client, stripe_api,
 def test_late_events_make_correcting_events(app, client, stripe_api, subscribed):
     user, _clock, key, t0 = subscribed
     customer_id = user.account.stripe_customer_id
-    ingest(client, key, event("c1", 100, at=at(t0 - 150 * 60)),
-           event("s1", 7, meter="storage_gb", at=at(t0 - 150 * 60)))
+    hour_1, _hour_2, _current = hours_before(t0)
+    ingest(client, key, event("c1", 100, at=at(hour_1 + 60)),
+           event("s1", 7, meter="storage_gb", at=at(hour_1 + 60)))
     assert report_usage().sent == 2
     # Late events for the same, already reported hour.
-    ingest(client, key, event("c-late", 25, at=at(t0 - 149 * 60)),
-           event("s-late", 9, meter="storage_gb", at=at(t0 - 140 * 60)))
+    ingest(client, key, event("c-late", 25, at=at(hour_1 + 120)),
+           event("s-late", 9, meter="storage_gb", at=at(hour_1 + 600)))
     run = report_usage()
     assert (run.sent, run.corrections) == (2, 2)
-    hour_1 = (t0 - 150 * 60) - (t0 - 150 * 60) % HOUR
     sent = reports(user.account_id)
     # Summed: the difference, under its own identifier; last: the new value.
     assert (f"usage-{user.account_id}-api_calls-{hour_1}-c1", 25, "reported") in sent
@@ -117,8 +123,8 @@ def test_late_events_make_correcting_events(app, client, stripe_api, subscribed)
 def test_a_failed_report_is_retried_with_the_same_identifier(app, client, stripe_api, subscribed):
     user, _clock, key, t0 = subscribed
     customer_id = user.account.stripe_customer_id
-    ingest(client, key, event("c1", 70, at=at(t0 - 150 * 60)),
-           event("c2", 30, at=at(t0 - 80 * 60)))
+    hour_1, hour_2, _current = hours_before(t0)
+    ingest(client, key, event("c1", 70, at=at(hour_1 + 60)), event("c2", 30, at=at(hour_2 + 60)))
     # Stripe unreachable: a closed port.
     unreachable = build_client({"STRIPE_SECRET_KEY": "sk_test_unreachable",
                                 "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"})

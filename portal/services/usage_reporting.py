@@ -91,7 +91,7 @@ def _send(client, report: UsageReport, event_name: str) -> None:
             "timestamp": int(report.event_timestamp.timestamp()),
             "payload": {"stripe_customer_id": report.stripe_customer_id,
                         "value": str(report.value)},
-        })
+        }, options={"idempotency_key": report.identifier})
     except InvalidRequestError as exc:
         # An earlier attempt reached Stripe but its answer was lost: the event is there.
         if "already exists with identifier" not in (exc.user_message or str(exc)):
@@ -117,11 +117,12 @@ def _deliver(client, reports: list[UsageReport], event_names: dict[str, str],
         db.session.commit()
 
 
-def _reported_state(account_id: int) -> dict[tuple[str, datetime], dict]:
+def _reported_state(account_id: int, since: datetime) -> dict[tuple[str, datetime], dict]:
     """Return per (meter, window) what was recorded: summed value, last sequence, pending."""
     state: dict[tuple[str, datetime], dict] = {}
     for report in db.session.scalars(db.select(UsageReport).where(
-            UsageReport.account_id == account_id).order_by(UsageReport.sequence)):
+            UsageReport.account_id == account_id, UsageReport.window_start >= since)
+            .order_by(UsageReport.sequence)):
         entry = state.setdefault((report.meter, report.window_start),
                                  {"sum": 0, "sequence": -1, "last": 0, "pending": False})
         entry["sum"] += report.value
@@ -136,11 +137,11 @@ def _plan_account(account: Account, meters: dict, now: datetime, run: ReportRun)
     # One planner per account at a time (a row lock on PostgreSQL): a concurrent run waits,
     # then reads the rows this one committed and plans nothing twice.
     db.session.execute(db.select(Account.id).where(Account.id == account.id).with_for_update())
-    state = _reported_state(account.id)
+    since = hour_of(now - REPORTABLE_AGE)
+    state = _reported_state(account.id, since)
     subscription = live_subscription(account)
     hours = db.session.scalars(db.select(UsageHourly).where(
-        UsageHourly.account_id == account.id,
-        UsageHourly.hour >= hour_of(now - REPORTABLE_AGE),
+        UsageHourly.account_id == account.id, UsageHourly.hour >= since,
         UsageHourly.hour <= now - HOUR).order_by(UsageHourly.meter, UsageHourly.hour))
     for hourly in hours:
         aggregation = meters.get(hourly.meter, {}).get("aggregation")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 import click
@@ -18,10 +19,13 @@ from portal.models import Account, Role, User
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
-from portal.services.jobs import event_queue
+from portal.services.jobs import event_queue, schedule_usage_report, usage_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
+from portal.services.metered_items import attach_metered_prices
 from portal.services.passwords import password_problem
 from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
+from portal.services.usage_reconcile import reconcile_usage
+from portal.services.usage_reporting import report_usage
 from portal.services.webhooks import HANDLERS, retry_failed_events
 from portal.worker import work
 
@@ -174,7 +178,48 @@ def worker_command(burst: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: events are processed inline")
     queue = event_queue(current_app.config)
-    work([queue, Queue(MAIL_QUEUE, connection=queue.connection)], burst=burst)
+    # Usage reports run on a schedule: start the chain (a no-op when it is already scheduled).
+    schedule_usage_report(current_app.config, time.time())
+    work([queue, Queue(MAIL_QUEUE, connection=queue.connection),
+          usage_queue(current_app.config)], burst=burst)
+
+
+@billing_cli.command("attach-metered-prices")
+@with_appcontext
+def attach_metered_prices_command() -> None:
+    """Give live subscriptions the metered overage prices of their plan (once; safe to re-run)."""
+    report = attach_metered_prices()
+    for label, ids in (("updated", report.updated), ("already complete", report.complete),
+                       ("skipped (no plan price)", report.skipped)):
+        click.echo(f"{label}: {len(ids)}")
+        for subscription_id in ids:
+            click.echo(f"  {subscription_id}")
+
+
+@billing_cli.command("report-usage")
+@with_appcontext
+def report_usage_command() -> None:
+    """Report closed hours of usage to Stripe meters; retry reports that failed before."""
+    run = report_usage()
+    click.echo(f"sent {run.sent} meter event(s): {run.corrections} correction(s), "
+               f"{run.moved} moved to the current period; {run.failed} failed")
+    for error in run.errors:
+        click.echo(f"  failed {error}", err=True)
+    if run.failed:
+        raise SystemExit(1)
+
+
+@billing_cli.command("reconcile-usage")
+@with_appcontext
+def reconcile_usage_command() -> None:
+    """Compare usage per account, meter and period with Stripe's meter event summaries."""
+    differences = reconcile_usage()
+    for difference in differences:
+        click.echo(difference.describe())
+    if differences:
+        click.echo(f"{len(differences)} difference(s).")
+        raise SystemExit(1)
+    click.echo("No differences.")
 
 
 mail_cli = AppGroup("mail", help="Outgoing mail.")

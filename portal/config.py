@@ -39,6 +39,7 @@ ENV_SETTINGS = (
     "SANDBOX_IN_PRODUCTION",
     "REFUND_APPROVAL_THRESHOLD",
     "USAGE_API_RATE_LIMIT",
+    "USAGE_REPORT_INTERVAL",
 )
 # Where a development or test portal says it lives when PORTAL_BASE_URL is not set.
 LOCAL_BASE_URL = "http://localhost:5000"
@@ -112,6 +113,8 @@ def default_settings(instance_path: str) -> dict:
         "SIGNIN_ACCOUNT_LIMIT": "10 per hour",
         # Requests one API key may make to the usage API (each may carry 1,000 events).
         "USAGE_API_RATE_LIMIT": "600 per minute",
+        # Seconds between scheduled usage reports to Stripe meters (RQ, with REDIS_URL).
+        "USAGE_REPORT_INTERVAL": 300,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         "REMEMBER_DAYS": 30,
         "STAFF_IDLE_TIMEOUT_S": 30 * 60,
@@ -154,7 +157,7 @@ def read_environment() -> dict:
             continue
         if name == "DATABASE_URL":
             found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(value)
-        elif name in ("MAIL_PORT", "PROXY_FIX_X_FOR"):
+        elif name in ("MAIL_PORT", "PROXY_FIX_X_FOR", "USAGE_REPORT_INTERVAL"):
             found[name] = int(value)
         elif name == "SELLER_ADDRESS":
             # One line per address line; "\n" written literally in an env file counts too.

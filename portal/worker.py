@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import os
+import time
 
 from flask import Flask
 from rq import Queue, Worker
 
 from portal import create_app
 from portal.extensions import db
+from portal.services.jobs import schedule_usage_report
 from portal.services.mail import deliver_queued_mail
+from portal.services.usage_reporting import report_usage
 from portal.services.webhooks import process_event
 
 # One app per worker process and configuration, built on the first job.
@@ -36,6 +39,15 @@ def run_mail(ids: list[int]) -> int:
         return deliver_queued_mail(ids)
 
 
+def run_usage_report() -> str:
+    """Report usage to Stripe inside an RQ worker, after scheduling the next report."""
+    app = worker_app()
+    with app.app_context():
+        schedule_usage_report(app.config, time.time())
+        run = report_usage()
+        return f"sent {run.sent}, corrections {run.corrections}, failed {run.failed}"
+
+
 def close_worker_apps() -> None:
     """Release the database connections of the apps this worker process built."""
     while _worker_apps:
@@ -47,6 +59,7 @@ def close_worker_apps() -> None:
 def work(queues: list[Queue], burst: bool = False) -> None:
     """Run an RQ worker on `queues` until stopped (or until they are empty, with `burst`)."""
     try:
-        Worker(queues, connection=queues[0].connection).work(burst=burst)
+        # The scheduler moves due `enqueue_in` jobs (the usage report chain) onto their queue.
+        Worker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=True)
     finally:
         close_worker_apps()

@@ -10,6 +10,7 @@ from portal.models.refund_request import RefundRequest
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
 from portal.models.usage import ApiKey, UsageEvent, UsageHourly
+from portal.models.usage_billing import SubscriptionItem, UsageReport
 
 __all__ = [
     "Account",
@@ -29,9 +30,11 @@ __all__ = [
     "RememberToken",
     "Role",
     "Subscription",
+    "SubscriptionItem",
     "TaxId",
     "UsageEvent",
     "UsageHourly",
+    "UsageReport",
     "User",
     "WebhookEvent",
 ]

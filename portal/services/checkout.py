@@ -8,6 +8,7 @@ from portal.models import Account, Price, User
 from portal.services.audit import record_audit
 from portal.services.catalog import plan_price
 from portal.services.customers import ensure_stripe_customer
+from portal.services.metered_items import checkout_line_items
 from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import request_id, stripe_client
 from portal.services.subscriptions import had_subscription, live_subscription
@@ -43,7 +44,7 @@ def start_checkout(account: Account, lookup_key: str, success_url: str, cancel_u
             "mode": "subscription",
             "customer": customer_id,
             "client_reference_id": str(account.id),
-            "line_items": [{"price": price.stripe_price_id, "quantity": 1}],
+            "line_items": checkout_line_items(price),
             "allow_promotion_codes": True,
             "subscription_data": subscription_data,
             "metadata": {"account_id": str(account.id), "lookup_key": lookup_key},

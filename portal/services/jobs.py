@@ -1,15 +1,22 @@
 """Background work: webhook events run inline by default, on RQ workers when Redis is set."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
 from redis import Redis
 from rq import Queue
+from rq.job import Job
 
 from portal.services.webhooks import process_event
 
 EVENT_QUEUE = "stripe-events"
 # Named, not imported: the worker module builds apps, and services never do.
 RUN_EVENT_JOB = "portal.worker.run_event"
+USAGE_QUEUE = "usage-reports"
+RUN_USAGE_REPORT_JOB = "portal.worker.run_usage_report"
+# Seconds between usage reports when REDIS_URL is set (USAGE_REPORT_INTERVAL overrides).
+USAGE_REPORT_INTERVAL = 300
 
 
 def uses_rq(config) -> bool:
@@ -32,3 +39,26 @@ def enqueue_event(event_id: int) -> str:
         )
         return "queued"
     return process_event(event_id)
+
+
+def usage_queue(config) -> Queue:
+    """Return the RQ queue for scheduled usage reports."""
+    return Queue(USAGE_QUEUE, connection=Redis.from_url(config["REDIS_URL"]))
+
+
+def schedule_usage_report(config, now: float) -> str | None:
+    """Schedule the next usage report at the next multiple of the interval; return its job id.
+
+    RQ has no cron: each report job schedules its successor first (enqueue_in, run by a worker
+    started with its scheduler). The job id names the time slot, so any number of workers and
+    restarts keep a single chain; None when that slot is already scheduled.
+    """
+    interval = int(config.get("USAGE_REPORT_INTERVAL") or USAGE_REPORT_INTERVAL)
+    slot = int(now // interval) + 1
+    job_id = f"usage-report-{slot}"
+    queue = usage_queue(config)
+    if Job.exists(job_id, connection=queue.connection):
+        return None
+    queue.enqueue_in(timedelta(seconds=max(0.0, slot * interval - now)), RUN_USAGE_REPORT_JOB,
+                     job_id=job_id, retry=None)
+    return job_id

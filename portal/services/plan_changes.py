@@ -18,6 +18,7 @@ from portal.models import Account, Price, Subscription, User
 from portal.services import sync
 from portal.services.audit import record_audit
 from portal.services.invoices import account_invoice, latest_payment_intent
+from portal.services.metered_items import plan_change_items
 from portal.services.stripe_client import CardError, as_dict, request_id, stripe_client
 from portal.services.subscriptions import (
     SubscriptionChangeRefused,
@@ -87,7 +88,7 @@ def plan_changeable(account: Account) -> Subscription:
 def _change_params(subscription: Subscription, price: Price, proration_date: int) -> dict:
     """Return the item swap shared by the previews and the change itself."""
     return {
-        "items": [{"id": subscription.stripe_item_id, "price": price.stripe_price_id}],
+        "items": plan_change_items(subscription, price),
         "proration_behavior": "always_invoice",
         "proration_date": proration_date,
     }

@@ -24,6 +24,7 @@ from portal.models import (
     Product,
     Refund,
     Subscription,
+    SubscriptionItem,
     TaxId,
 )
 from portal.models.types import utcnow
@@ -153,7 +154,9 @@ def _fill_subscription(row: Subscription, data: dict) -> None:
     """Copy a Stripe subscription's fields onto its mirror row."""
     _belongs_to_customer(row, _id(data["customer"]))
     items = (data.get("items") or {}).get("data") or []
-    item = items[0] if items else {}
+    # The plan is the licensed item; metered overage items ride beside it.
+    item = next((entry for entry in items if _usage_type(entry) == "licensed"),
+                items[0] if items else {})
     price = item.get("price") or {}
     row.stripe_item_id = item.get("id")
     row.stripe_price_id = _id(price)
@@ -175,6 +178,44 @@ def _fill_subscription(row: Subscription, data: dict) -> None:
     row.cancellation_comment = details.get("comment")
     row.latest_invoice_id = _id(data.get("latest_invoice"))
     row.default_payment_method_id = _id(data.get("default_payment_method"))
+    if "items" in data:
+        _fill_subscription_items(row, items)
+
+
+def _usage_type(item: dict) -> str:
+    """Return whether a subscription item's price is licensed or metered."""
+    price = item.get("price") if isinstance(item.get("price"), dict) else {}
+    return ((price or {}).get("recurring") or {}).get("usage_type") or "licensed"
+
+
+def _fill_subscription_items(row: Subscription, items: list[dict]) -> None:
+    """Mirror every item of the subscription (plan and metered prices), dropping removed ones."""
+    # A new subscription row is not filled yet (upsert stamps it after this): no autoflush.
+    with db.session.no_autoflush:
+        existing = {} if row.id is None else {
+            item.stripe_item_id: item for item in db.session.scalars(
+                db.select(SubscriptionItem).where(SubscriptionItem.subscription_id == row.id))}
+        for data in items:
+            _fill_subscription_item(row, existing.pop(data["id"], None), data)
+    for gone in existing.values():
+        db.session.delete(gone)
+
+
+def _fill_subscription_item(row: Subscription, item: SubscriptionItem | None,
+                            data: dict) -> None:
+    """Copy one Stripe subscription item onto its mirror row."""
+    if item is None:
+        item = db.session.scalar(db.select(SubscriptionItem).where(
+            SubscriptionItem.stripe_item_id == data["id"])) or SubscriptionItem(
+            stripe_item_id=data["id"])
+    price = data.get("price") if isinstance(data.get("price"), dict) else {}
+    item.subscription = row
+    item.stripe_price_id = _id(data.get("price"))
+    item.usage_type = _usage_type(data)
+    item.meter_key = ((price or {}).get("metadata") or {}).get("meter_key") \
+        if item.usage_type == "metered" else None
+    item.quantity = data.get("quantity")
+    db.session.add(item)
 
 
 def _invoice_subscription_id(data: dict) -> str | None:

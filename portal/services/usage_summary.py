@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 
@@ -69,6 +69,10 @@ def linear_projection(used: int, period: BillingPeriod, now: datetime) -> int:
     return int(used * length // elapsed)
 
 
+# An hour belongs to the period holding its last second.
+LAST_SECOND = timedelta(seconds=3599)
+
+
 def _hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
@@ -77,7 +81,9 @@ def period_usage(account_id: int, now: datetime | None = None
                  ) -> tuple[BillingPeriod, list[MeterUsage]]:
     """Return the current period and each catalog meter's used, included, overage, projected.
 
-    Aggregates are hourly: the hour holding the period start counts in the period.
+    Aggregates are hourly: the hour holding the period start counts in the period, so the
+    hour holding its end counts in the next one (each hour in exactly one period, where its
+    meter event, stamped with the hour's last second, is billed).
     Summed meters project linearly on the time elapsed; `last` meters project their
     latest value.
     """
@@ -86,7 +92,8 @@ def period_usage(account_id: int, now: datetime | None = None
     catalog = load_catalog()
     period = current_period(account, now)
     in_period = (UsageHourly.account_id == account.id,
-                 UsageHourly.hour >= _hour_of(period.start), UsageHourly.hour < period.end)
+                 UsageHourly.hour >= _hour_of(period.start),
+                 UsageHourly.hour < period.end - LAST_SECOND)
     sums, counts = {}, {}
     for key, quantity, events in db.session.execute(
             db.select(UsageHourly.meter, func.sum(UsageHourly.quantity),

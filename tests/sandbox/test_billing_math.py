@@ -84,7 +84,8 @@ def test_per_unit_and_decimal_unit_amount():
 
 def test_graduated_tiers():
     price = {"billing_scheme": "tiered", "tiers_mode": "graduated", "tiers": TIERS}
-    assert pricing.amount_for_quantity(price, 0) == 0
+    # docs.stripe.com/subscriptions/pricing-models/tiered-pricing: the flat first tier is due.
+    assert pricing.amount_for_quantity(price, 0) == 100
     assert pricing.amount_for_quantity(price, 5) == 5 * 500 + 100
     assert pricing.amount_for_quantity(price, 12) == 5 * 500 + 100 + 5 * 400 + 2 * 300 + 50
 

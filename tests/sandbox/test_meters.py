@@ -37,6 +37,7 @@ def report(client, cus, event_name, value, timestamp, identifier=None):
 
 
 def test_meter_lifecycle_and_shapes(stripe_client):
+    """docs.stripe.com/api/billing/meter: create, rename, deactivate, reactivate, list."""
     m = meter(stripe_client)
     assert set(m.to_dict()) == fixture_keys("billing.meter")
     assert (m.status, m.default_aggregation.formula) == ("active", "sum")
@@ -52,6 +53,7 @@ def test_meter_lifecycle_and_shapes(stripe_client):
 
 
 def test_meter_event_identifier_is_idempotent(stripe_client):
+    """docs.stripe.com/api/billing/meter-event/create: identifiers are unique per event."""
     meter(stripe_client)
     cus = customer(stripe_client)
     now = int(datetime.now(UTC).timestamp())
@@ -67,6 +69,7 @@ def test_meter_event_identifier_is_idempotent(stripe_client):
 
 
 def test_event_summaries_by_window(stripe_client):
+    """docs.stripe.com/api/billing/meter-event-summary/list: totals, or per hour windows."""
     m = meter(stripe_client)
     clock = stripe_client.v1.test_helpers.test_clocks.create(
         params={"frozen_time": START + 3 * HOUR}
@@ -100,6 +103,8 @@ def test_event_summaries_by_window(stripe_client):
 
 @pytest.mark.parametrize("formula,expected", [("sum", 17), ("last", 4), ("count", 3)])
 def test_metered_usage_becomes_the_renewal_line(stripe_client, formula, expected):
+    """docs.stripe.com/billing/subscriptions/usage-based/meters/configure: the period's
+    aggregate is billed in arrears on the renewal invoice."""
     m = meter(stripe_client, formula=formula)
     metered = price(
         stripe_client, 25, name="API calls", recurring={"usage_type": "metered", "meter": m.id}

@@ -35,6 +35,38 @@ def metered_quantity(
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def refresh_metered_lines(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
+    """Bring a draft's metered lines to the usage recorded by now, before it is finalized.
+
+    docs.stripe.com/billing/subscriptions/usage-based/configure-grace-period: during the
+    finalization grace period usage for the previous period can still be reported, and at
+    finalization Stripe updates the invoice to the latest quantity for its billing period.
+    """
+    if invoice.get("status") != "draft":
+        return invoice
+    changed = False
+    for line in invoice.get("_lines") or []:
+        details = (line.get("parent") or {}).get("subscription_item_details") or {}
+        price_id = ((line.get("pricing") or {}).get("price_details") or {}).get("price")
+        if not details or details.get("proration") or not price_id:
+            continue
+        price = ctx.store.get(price_id, "price", include_deleted=True) or {}
+        if not catalog.is_metered(price):
+            continue
+        period = (line["period"]["start"], line["period"]["end"])
+        used = metered_quantity(ctx, price, invoice["customer"], period)
+        if used == line["quantity"]:
+            continue
+        fresh = invoice_build.metered_line_terms(ctx.store, price, used)
+        line["pricing"]["unit_amount_decimal"] = fresh.pop("unit_amount_decimal")
+        line.update(fresh, quantity_decimal=str(used), subtotal=fresh["amount"])
+        changed = True
+    if changed:
+        invoice_build.recompute(ctx.store, invoice)
+        save_invoice(ctx, invoice)
+    return invoice
+
+
 def applicable_discounts(
     ctx: Ctx, sub: dict[str, Any], period_start: int, *, count: bool
 ) -> list[str]:

@@ -82,6 +82,7 @@ def run_due(ctx: Ctx, clock_id: str | None = None, until: int | None = None) -> 
 
 def _handle_invoice(ctx: Ctx, invoice: dict[str, Any], at: int) -> None:
     if invoice["status"] == "draft":
+        cycle.refresh_metered_lines(ctx, invoice)
         collection.finalize(ctx, invoice, at)
         invoice = ctx.store.get(invoice["id"], "invoice") or invoice
         if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":

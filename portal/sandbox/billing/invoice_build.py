@@ -248,6 +248,18 @@ def add_subscription_item_line(
     return line
 
 
+def metered_line_terms(store: Store, price: dict[str, Any], quantity: int) -> dict[str, Any]:
+    """Return amount, quantity, description and unit amount of a usage line for a quantity."""
+    terms = catalog.price_terms(price)
+    name = catalog.product_name(store, price)
+    return {
+        "amount": pricing.amount_for_quantity(terms, quantity),
+        "quantity": quantity,
+        "description": f"{quantity} × {name} (at {catalog.price_label(price)})",
+        "unit_amount_decimal": pricing.unit_amount_decimal(terms, quantity),
+    }
+
+
 def add_invoice_item_line(
     invoice: dict[str, Any], ii: dict[str, Any], *, temporary: bool = False
 ) -> dict[str, Any]:

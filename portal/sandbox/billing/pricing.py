@@ -5,7 +5,9 @@ A tier is {"up_to": int | None | "inf", "flat_amount": int | None, "unit_amount"
 unbounded.  Graduated pricing charges each unit at the rate of the tier it falls in, and adds
 the flat amount of every tier the quantity reaches.  Volume pricing charges every unit at the
 rate of the single tier the total quantity falls in, plus that tier's flat amount.  Decimal
-unit amounts are summed exactly and the line is rounded once, halves away from zero.
+unit amounts are summed exactly and the line is rounded once, halves away from zero.  A
+first tier with a flat amount bills it even for a quantity of zero (a base fee), as
+docs.stripe.com/subscriptions/pricing-models/tiered-pricing describes for flat rates.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def graduated_amount(tiers: Sequence[Mapping[str, Any]], quantity: int) -> Fract
     total = Fraction(0)
     lower = 0
     for tier in tiers:
-        if quantity <= lower:
+        # The first tier's flat amount is due even for no usage (docs: tiered-pricing).
+        if quantity <= lower and lower > 0:
             break
         upper = _upper_bound(tier)
         units = min(quantity, upper) - lower

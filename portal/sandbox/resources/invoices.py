@@ -10,7 +10,7 @@ after creation; an open invoice with auto_advance is charged one hour after fina
 from __future__ import annotations
 
 from ..billing import collection, discounts, invoice_build
-from ..billing.cycle import pending_items
+from ..billing.cycle import pending_items, refresh_metered_lines
 from ..core.api import route
 from ..core.context import Ctx
 from ..core.errors import invalid
@@ -184,6 +184,7 @@ def finalize_invoice(ctx: Ctx, obj_id: str) -> dict:
     if "auto_advance" in p:
         invoice["auto_advance"] = p["auto_advance"]
     at = ctx.now(customer=invoice["customer"])
+    refresh_metered_lines(ctx, invoice)
     collection.finalize(ctx, invoice, at)
     invoice = load(ctx, obj_id)
     if (

@@ -17,7 +17,7 @@ from portal.admin.forms import (
 from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
-from portal.services.audit import recent_audit_entries, record_audit
+from portal.services.audit import record_audit
 from portal.services.invoices import recent_invoices
 from portal.services.refunds import account_refunds, refundable_charges
 from portal.services.staff import (
@@ -29,8 +29,6 @@ from portal.services.staff import (
 )
 from portal.services.subscriptions import live_subscription, summarize
 from portal.services.webhooks import failed_events, retry_failed_events
-
-AUDIT_PAGE_SIZE = 50
 
 
 @bp.route("/")
@@ -72,16 +70,6 @@ def staff():
     )
 
 
-@bp.route("/audit")
-@staff_required
-def audit():
-    """Show the audit log, newest first."""
-    before = request.args.get("before", type=int)
-    entries = recent_audit_entries(limit=AUDIT_PAGE_SIZE, before_id=before)
-    older = entries[-1].id if len(entries) == AUDIT_PAGE_SIZE else None
-    return render_template("admin/audit.html", entries=entries, older=older)
-
-
 def _back_to(user: User) -> str:
     """Return the page that lists this user."""
     if user.account_id is not None:
@@ -101,7 +89,7 @@ def user_active(user_id: int):
         flash("You cannot disable your own sign-in.", "error")
         return redirect(_back_to(user), 303)
     try:
-        set_user_active(current_user, user, form.active.data == "1")
+        set_user_active(current_user, user, form.active.data == "1", ip=request.remote_addr)
     except LastAdminError as exc:
         flash(str(exc), "error")
     else:
@@ -120,7 +108,7 @@ def user_role(user_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        set_staff_role(current_user, user, Role(form.role.data))
+        set_staff_role(current_user, user, Role(form.role.data), ip=request.remote_addr)
     except LastAdminError as exc:
         flash(str(exc), "error")
     else:
@@ -145,7 +133,7 @@ def retry_events():
         abort(400)
     outcomes = retry_failed_events()
     record_audit(current_user, "webhook_events.retried", "webhook_event", "failed",
-                 details=outcomes)
+                 details=outcomes, ip=request.remote_addr)
     db.session.commit()
     summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
     flash(f"Retried failed events: {summary or 'none were waiting'}.", "success")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from portal.extensions import db
 from portal.services import sync
+from portal.services.audit import record_audit
 from portal.services.catalog import included_units, load_catalog, lookup_key, seed_plans
 from portal.services.stripe_client import as_dict, stripe_client
 
@@ -149,4 +150,8 @@ def sync_catalog(catalog: dict | None = None) -> CatalogSyncReport:
                     product.id, currency, interval, lookup_key(plan["key"], interval, meter_key),
                     None, meter), report)
         db.session.commit()
+    record_audit(None, "catalog.synced", "catalog", catalog.get("currency", "plans"),
+                 details={"created": report.created, "replaced": report.replaced,
+                          "unchanged": len(report.unchanged)})
+    db.session.commit()
     return report

@@ -17,35 +17,64 @@ from portal.admin.forms import (
 from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
+from portal.services.account_directory import (
+    SORTS,
+    STATUSES,
+    AccountQuery,
+    BadAccountQuery,
+    account_page,
+    currency_choices,
+    plan_choices,
+)
+from portal.services.account_overview import account_overview
 from portal.services.audit import record_audit
 from portal.services.invoices import recent_invoices
 from portal.services.refunds import account_refunds, refundable_charges
 from portal.services.staff import (
     LastAdminError,
-    list_accounts,
     list_staff,
     set_staff_role,
     set_user_active,
 )
 from portal.services.subscriptions import live_subscription, summarize
+from portal.services.usage_summary import period_usage
 from portal.services.webhooks import failed_events, retry_failed_events
 
 
 @bp.route("/")
 @staff_required
 def accounts():
-    """List every account."""
-    return render_template("admin/accounts.html", accounts=list_accounts())
+    """List accounts: search, filter by plan, status and currency, order by MRR or signup."""
+    try:
+        query = AccountQuery.from_args(request.args)
+        page = account_page(query, request.args.get("after") or None)
+    except BadAccountQuery as exc:
+        return render_template("admin/accounts.html", page=None, query=AccountQuery(),
+                               error=str(exc), **_account_choices()), 400
+    if request.htmx and request.args.get("after"):
+        return render_template("_partials/account_rows.html", page=page, query=query)
+    return render_template("admin/accounts.html", page=page, query=query, error=None,
+                           **_account_choices())
+
+
+def _account_choices() -> dict:
+    """Return the choices of the accounts list's filters."""
+    return {"plans": plan_choices(), "currencies": currency_choices(), "statuses": STATUSES,
+            "sorts": SORTS}
 
 
 @bp.route("/accounts/<int:account_id>")
 @staff_required
 def account(account_id: int):
-    """Show one account and its users."""
+    """Show one account: members, billing, subscriptions and history, money, usage, events."""
     record = db.get_or_404(Account, account_id)
+    period, meters = period_usage(record.id)
     return render_template(
         "admin/account.html",
         account=record,
+        overview=account_overview(record),
+        usage_period=period,
+        usage=meters,
         summary=summarize(live_subscription(record)),
         invoices=recent_invoices(record),
         active_form=UserActiveForm(),

@@ -1,5 +1,6 @@
-"""admin area: audit entries name their account and refuse UPDATE and DELETE; indexes for
-the accounts list (signup date, invoice number) and the audit log's keyset pages
+"""admin area: audit entries name their account and refuse UPDATE and DELETE; webhook events
+name their Stripe customer; indexes for the accounts list (signup date, invoice number) and the
+audit log's keyset pages
 
 Revision ID: 0013_admin_audit
 Revises: 0009_usage
@@ -48,8 +49,26 @@ def upgrade():
     # Plain index creation: accounts is never rebuilt (its foreign keys would refuse it).
     op.create_index('ix_accounts_created_at_id', 'accounts', ['created_at', 'id'], unique=False)
     op.create_index('ix_invoices_number', 'invoices', ['number'], unique=False)
-    statements = POSTGRES_TRIGGER if op.get_bind().dialect.name == 'postgresql' \
-        else SQLITE_TRIGGERS
+    # Webhook events name the Stripe customer they touched, so an account lists its events.
+    op.add_column('webhook_events',
+                  sa.Column('stripe_customer_id', sa.String(length=255), nullable=True))
+    op.create_index('ix_webhook_events_stripe_customer_id', 'webhook_events',
+                    ['stripe_customer_id'], unique=False)
+    postgres = op.get_bind().dialect.name == 'postgresql'
+    obj = "(payload::json -> 'data' -> 'object')" if postgres else None
+    if postgres:
+        op.execute(f"""UPDATE webhook_events SET stripe_customer_id = CASE
+            WHEN {obj} ->> 'object' = 'customer' THEN {obj} ->> 'id'
+            WHEN json_typeof({obj} -> 'customer') = 'string' THEN {obj} ->> 'customer'
+            END""")
+    else:
+        op.execute("""UPDATE webhook_events SET stripe_customer_id = CASE
+            WHEN json_extract(payload, '$.data.object.object') = 'customer'
+              THEN json_extract(payload, '$.data.object.id')
+            WHEN json_type(payload, '$.data.object.customer') = 'text'
+              THEN json_extract(payload, '$.data.object.customer')
+            END""")
+    statements = POSTGRES_TRIGGER if postgres else SQLITE_TRIGGERS
     for statement in statements:
         op.execute(statement)
 
@@ -61,6 +80,9 @@ def downgrade():
     else:
         op.execute('DROP TRIGGER IF EXISTS audit_entries_no_update')
         op.execute('DROP TRIGGER IF EXISTS audit_entries_no_delete')
+    op.drop_index('ix_webhook_events_stripe_customer_id', table_name='webhook_events')
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.drop_column('stripe_customer_id')
     op.drop_index('ix_invoices_number', table_name='invoices')
     op.drop_index('ix_accounts_created_at_id', table_name='accounts')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:

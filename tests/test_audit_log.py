@@ -17,6 +17,7 @@ from portal.services.audit import record_audit
 from portal.services.catalog_sync import sync_catalog
 from tests.helpers import csrf_from
 from tests.invoice_support import signed_in
+from tests.test_refunds import admin, paid_charge, refund  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY = {"GET", "HEAD", "OPTIONS"}
@@ -29,8 +30,8 @@ def actions() -> list[str]:
 
 
 def test_the_database_refuses_to_update_or_delete_an_entry(app, make_user):
-    admin = make_user(Role.ADMIN)
-    record_audit(admin, "user.disabled", "user", 7, ip="198.51.100.1")
+    staff_admin = make_user(Role.ADMIN)
+    record_audit(staff_admin, "user.disabled", "user", 7, ip="198.51.100.1")
     db.session.commit()
     with pytest.raises(DBAPIError, match="append-only"):
         db.session.execute(db.update(AuditEntry).values(action="user.enabled"))
@@ -55,27 +56,27 @@ def test_no_route_changes_or_removes_audit_entries(app):
 
 
 def test_staff_sign_ins_and_failed_sign_ins_are_recorded_with_ip(app, client, make_user):
-    admin = make_user(Role.ADMIN)
+    staff_admin = make_user(Role.ADMIN)
     customer = make_user()
     ip = {"REMOTE_ADDR": "203.0.113.9"}
     token = csrf_from(client, "/auth/login")
-    client.post("/auth/login", data={"email": admin.email, "password": "wrong one",
+    client.post("/auth/login", data={"email": staff_admin.email, "password": "wrong one",
                                      "csrf_token": token}, environ_base=ip)
     client.post("/auth/login", data={"email": "nobody@example.com", "password": "x",
                                      "csrf_token": token}, environ_base=ip)
     response = client.post("/auth/login", data={
-        "email": admin.email, "password": "correct horse battery", "csrf_token": token},
+        "email": staff_admin.email, "password": "correct horse battery", "csrf_token": token},
         environ_base=ip)
     assert response.status_code == 302
     failed = db.session.scalars(db.select(AuditEntry).where(
         AuditEntry.action == "signin.failed").order_by(AuditEntry.id)).all()
     assert [(e.details["email"], e.target_id, e.ip_address, e.actor_id) for e in failed] == [
-        (admin.email, str(admin.id), "203.0.113.9", None),
+        (staff_admin.email, str(staff_admin.id), "203.0.113.9", None),
         ("nobody@example.com", "unknown", "203.0.113.9", None)]
     [signed] = db.session.scalars(db.select(AuditEntry).where(
         AuditEntry.action == "staff.signed_in")).all()
     assert (signed.actor_id, signed.ip_address, signed.details["role"]) == (
-        admin.id, "203.0.113.9", "admin")
+        staff_admin.id, "203.0.113.9", "admin")
     # A customer's own sign-in is theirs, not an audited staff action.
     other = app.test_client()
     other.post("/auth/login", data={"email": customer.email, "password": "correct horse battery",
@@ -167,11 +168,11 @@ def test_staff_filter_the_log_by_actor_action_account_and_dates(app, book, make_
 
 
 def test_older_entries_load_by_keyset_through_htmx(app, make_user, login, client):
-    admin = make_user(Role.ADMIN)
+    staff_admin = make_user(Role.ADMIN)
     for number in range(120):
-        record_audit(admin, "user.enabled", "user", number)
+        record_audit(staff_admin, "user.enabled", "user", number)
     db.session.commit()
-    login(admin)
+    login(staff_admin)
     first = client.get("/admin/audit?action=user.enabled").get_data(as_text=True)
     assert len(shown_actions(first)) == 50
     more = re.search(r'hx-get="([^"]+)"', first).group(1).replace("&amp;", "&")
@@ -202,11 +203,22 @@ def test_csv_export_streams_every_matching_entry(app, book, make_user, login, cl
 
 
 def test_csv_export_reads_past_one_batch(app, make_user, login, client):
-    admin = make_user(Role.ADMIN)
-    db.session.add_all([AuditEntry(actor_id=admin.id, action="user.enabled", target_type="user",
+    staff_admin = make_user(Role.ADMIN)
+    db.session.add_all([AuditEntry(actor_id=staff_admin.id, action="user.enabled",
+                                   target_type="user",
                                    target_id=str(number), details={}) for number in range(2100)])
     db.session.commit()
-    login(admin)
+    login(staff_admin)
     body = client.get("/admin/audit.csv?action=user.enabled").get_data(as_text=True)
     ids = [row["target_id"] for row in csv.DictReader(io.StringIO(body))]
     assert ids == [str(number) for number in range(2099, -1, -1)]
+
+
+def test_a_wrong_step_up_password_is_recorded(app, client, admin, paid_charge):  # noqa: F811
+    charge = paid_charge(2000)
+    response = refund(client, charge, "1.00", 100, password="not the password")
+    assert response.status_code == 403
+    [entry] = db.session.scalars(db.select(AuditEntry).where(
+        AuditEntry.action == "step_up.failed")).all()
+    assert entry.actor_id == admin.id
+    assert entry.details == {"path": f"/admin/charges/{charge.id}/refund"}

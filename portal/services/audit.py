@@ -70,3 +70,9 @@ def audit_failed_sign_in(email: str, reason: str, ip: str | None) -> None:
                  account_id=user.account_id if user else None,
                  details={"email": email.strip().lower()[:320], "reason": reason})
     db.session.commit()
+
+
+def audit_failed_step_up(user: User, ip: str | None, path: str) -> None:
+    """Record a wrong password typed to confirm money movement (a refund step-up)."""
+    record_audit(user, "step_up.failed", "user", user.id, ip=ip, details={"path": path})
+    db.session.commit()

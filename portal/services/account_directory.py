@@ -118,7 +118,10 @@ def _columns():
                .correlate(Account).scalar_subquery().label("members"))
     select = (db.select(Account, status, product.key.label("plan"), currency, mrr, members)
               .select_from(Account)
-              .outerjoin(sub, sub.id == current_subscription_id())
+              # account_id first: the index narrows to the account's own subscriptions
+              # before the correlated pick of its current one runs.
+              .outerjoin(sub, (sub.account_id == Account.id)
+                         & (sub.id == current_subscription_id()))
               .outerjoin(price, price.stripe_price_id == sub.stripe_price_id)
               .outerjoin(product, product.id == price.product_id))
     return select, {"status": status, "plan": product.key, "currency": currency, "mrr": mrr,

@@ -115,46 +115,43 @@ def account_audit_entries(account_id: int, limit: int = 100) -> list[AuditEntry]
     return audit_page(AuditFilter(account_id=account_id), per_page=limit).entries
 
 
-def _csv_line(values) -> str:
-    """Return one CSV line."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
 def _cell(value: str) -> str:
     """Return a text cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def audit_csv(audit_filter: AuditFilter) -> Iterator[str]:
-    """Yield the matching entries as CSV, newest first, reading EXPORT_BATCH rows at a time.
+    """Yield the matching entries as CSV, newest first, one chunk per EXPORT_BATCH rows.
 
-    Each batch is its own keyset query, so no cursor stays open across the response and
-    memory holds one batch whatever the log's size.
+    Each batch is its own keyset query over plain columns (no ORM objects kept), so no cursor
+    stays open across the response and memory holds one batch whatever the log's size.
     """
-    yield _csv_line(CSV_COLUMNS)
-    emails: dict[int, str] = {}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    entries = _filtered(audit_filter).subquery()
+    actor = db.aliased(User)
     before: int | None = None
     while True:
-        query = _filtered(audit_filter)
+        query = (db.select(entries.c.id, entries.c.created_at, actor.email, entries.c.action,
+                           entries.c.account_id, entries.c.target_type, entries.c.target_id,
+                           entries.c.amount, entries.c.currency, entries.c.ip_address,
+                           entries.c.stripe_request_id, entries.c.details)
+                 .outerjoin(actor, actor.id == entries.c.actor_id))
         if before is not None:
-            query = query.where(AuditEntry.id < before)
-        rows = list(db.session.scalars(query.order_by(AuditEntry.id.desc()).limit(EXPORT_BATCH)))
+            query = query.where(entries.c.id < before)
+        rows = db.session.execute(query.order_by(entries.c.id.desc()).limit(EXPORT_BATCH)).all()
         if not rows:
             return
-        missing = {row.actor_id for row in rows if row.actor_id and row.actor_id not in emails}
-        if missing:
-            emails.update((user_id, email) for user_id, email in db.session.execute(
-                db.select(User.id, User.email).where(User.id.in_(missing))))
-        for row in rows:
-            yield _csv_line((
-                row.id, row.created_at.isoformat(),
-                emails.get(row.actor_id, "system") if row.actor_id else "system",
-                row.action, row.account_id or "", _cell(row.target_type),
-                _cell(row.target_id), "" if row.amount is None else row.amount,
-                row.currency or "", row.ip_address or "", row.stripe_request_id or "",
-                _cell(json.dumps(row.details or {}, sort_keys=True, default=str))))
-        before = rows[-1].id
-        for row in rows:
-            db.session.expunge(row)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for (entry_id, created_at, email, action, account_id, target_type, target_id, amount,
+             currency, ip_address, request_id, details) in rows:
+            writer.writerow((
+                entry_id, created_at.isoformat(), email or "system", action, account_id or "",
+                _cell(target_type), _cell(target_id), "" if amount is None else amount,
+                currency or "", ip_address or "", request_id or "",
+                _cell(json.dumps(details or {}, sort_keys=True, default=str))))
+        yield buffer.getvalue()
+        before = rows[-1][0]

@@ -128,20 +128,34 @@ def _columns():
                     "sub": sub}
 
 
+def _exact_matches(text: str) -> list[int]:
+    """Return the accounts a search names exactly (customer id, invoice, member email), by index."""
+    needle = text.lower()
+    named = db.select(Account.id).where(Account.stripe_customer_id == text).union(
+        db.select(Invoice.account_id).where(or_(
+            Invoice.number == text, Invoice.number == text.upper(),
+            Invoice.stripe_invoice_id == text)),
+        db.select(User.account_id).where(User.email == needle))
+    return [account_id for (account_id,) in db.session.execute(named) if account_id]
+
+
 def _searched(select, text: str):
-    """Narrow to accounts whose name, member email, Stripe customer id or invoice matches."""
+    """Narrow to accounts whose name, member email, Stripe customer id or invoice matches.
+
+    An exact Stripe customer id, invoice number or member email is looked up by index; only
+    when nothing matches exactly does the search scan names and emails for the fragment.
+    """
     if not text:
         return select
+    exact = _exact_matches(text)
+    if exact:
+        return select.where(Account.id.in_(exact))
     needle = text.lower()
     return select.where(or_(
         func.lower(Account.name).contains(needle, autoescape=True),
-        Account.stripe_customer_id == text,
         func.lower(Account.billing_email) == needle,
         exists().where(User.account_id == Account.id,
                        User.email.contains(needle, autoescape=True)),
-        exists().where(Invoice.account_id == Account.id,
-                       or_(Invoice.number == text, Invoice.number == text.upper(),
-                           Invoice.stripe_invoice_id == text)),
     ))
 
 

@@ -42,8 +42,7 @@ def build_book(app, accounts: int, audit: int, rng: random.Random) -> None:
     """Insert accounts with one member, a subscription (most of them), an invoice each and the
     audit entries, in batches through SQLAlchemy Core (no Stripe: only the mirror is read)."""
     from portal.extensions import db
-    from portal.models import (Account, AuditEntry, Invoice, Price, Product, Subscription,
-                               User)
+    from portal.models import Account, AuditEntry, Invoice, Price, Product, Subscription, User
     from portal.services.accounts import hash_password
 
     start = datetime(2024, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ from portal.extensions import db, limiter
 from portal.models import User
 from tests import factories
 from tests.factories import DEFAULT_PASSWORD
-from tests.helpers import csrf_from, free_port, skip_or_fail
+from tests.helpers import clear_append_only_table, csrf_from, free_port, skip_or_fail
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +83,10 @@ def app(database_url, tmp_path, monkeypatch):
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+                if table.name == "audit_entries":
+                    clear_append_only_table(connection, table)
+                else:
+                    connection.execute(table.delete())
         db.engine.dispose()
 
 

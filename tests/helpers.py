@@ -6,6 +6,7 @@ import re
 import socket
 
 import pytest
+from sqlalchemy import text
 
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -54,3 +55,22 @@ def customer_with_card(stripe_api, account, card: str) -> str:
     stripe_api.v1.customers.update(customer_id, params={
         "invoice_settings": {"default_payment_method": pm.id}})
     return pm.id
+
+
+def clear_append_only_table(connection, table) -> None:
+    """Empty a table whose triggers refuse DELETE (the audit log), between tests only.
+
+    PostgreSQL's TRUNCATE fires no row triggers; SQLite has no TRUNCATE, so its triggers are
+    dropped and created again around the delete, inside the caller's transaction.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f'TRUNCATE "{table.name}"'))
+        return
+    triggers = connection.execute(text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table"),
+        {"table": table.name}).all()
+    for name, _sql in triggers:
+        connection.execute(text(f'DROP TRIGGER "{name}"'))
+    connection.execute(table.delete())
+    for _name, sql in triggers:
+        connection.execute(text(sql))

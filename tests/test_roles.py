@@ -8,13 +8,17 @@ from portal.models import AuditEntry, Role, User
 from tests.helpers import csrf_from
 
 
-def admin_rules(app):
-    """Return (url, methods) for every admin URL, with ids filled in."""
+def admin_rules(app, ids: dict | None = None):
+    """Return (url, methods) for every admin URL, each path argument filled in.
+
+    Admin URLs are every rule under /admin or of a blueprint named admin*, so a route added
+    later (by any blueprint that mounts there) is covered without editing this test.
+    """
     rules = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("admin."):
-            url = rule.rule.replace("<int:account_id>", "1").replace("<int:user_id>", "1")
-            url = url.replace("<int:charge_id>", "1").replace("<int:refund_id>", "1")
+        if rule.endpoint.startswith("admin") or rule.rule.startswith("/admin"):
+            values = {name: (ids or {}).get(name, 1) for name in rule.arguments}
+            _domain, url = rule.build(values, append_unknown=False)
             rules.append((url, sorted(rule.methods - {"HEAD", "OPTIONS"})))
     assert len(rules) >= 6, rules
     return rules
@@ -35,19 +39,24 @@ def test_auditor_reads_admin_pages_but_every_change_is_403(app, client, make_use
     login(auditor)
     token = csrf_from(client, "/admin/")
     posts = 0
-    for url, methods in admin_rules(app):
-        url = url.replace("/accounts/1", f"/accounts/{customer.account_id}")
-        url = url.replace("/users/1/", f"/users/{customer.id}/")
+    ids = {"account_id": customer.account_id, "user_id": customer.id}
+    for url, methods in admin_rules(app, ids):
         if "GET" in methods:
-            assert client.get(url).status_code == 200, url
-        if "POST" in methods:
+            # A page naming an object other than the account or user (id 1) may not find it.
+            others = url.replace(f"/accounts/{customer.account_id}", "").replace(
+                f"/users/{customer.id}", "")
+            allowed = (200,) if not any(ch.isdigit() for ch in others) else (200, 404)
+            assert client.get(url).status_code in allowed, url
+        for method in set(methods) - {"GET"}:
             posts += 1
-            response = client.post(url, data={"csrf_token": token, "active": "0", "role": "admin"})
-            assert response.status_code == 403, url
+            response = client.open(url, method=method, data={
+                "csrf_token": token, "active": "0", "role": "admin"})
+            assert response.status_code == 403, (method, url)
     assert posts >= 2
     db.session.refresh(customer)
     assert customer.active
-    assert db.session.scalar(db.select(db.func.count(AuditEntry.id))) == 0
+    assert db.session.scalar(db.select(db.func.count(AuditEntry.id)).where(
+        AuditEntry.action != "staff.signed_in")) == 0
 
 
 def test_anonymous_visitor_is_sent_to_sign_in(app, client):
@@ -76,7 +85,7 @@ def test_admin_disables_and_enables_a_user_with_audit(client, make_user, login):
     assert response.status_code == 303
     db.session.refresh(customer)
     assert not customer.active
-    entry = db.session.scalar(db.select(AuditEntry))
+    entry = db.session.scalar(db.select(AuditEntry).where(AuditEntry.action != "staff.signed_in"))
     assert (entry.action, entry.actor_id, entry.target_id) == ("user.disabled", admin.id,
                                                                str(customer.id))
     client.post(f"/admin/users/{customer.id}/active", data={"csrf_token": token, "active": "1"})

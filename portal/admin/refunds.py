@@ -14,6 +14,7 @@ from portal.auth.decorators import admin_required
 from portal.extensions import db, limiter
 from portal.models import Charge, RefundRequest
 from portal.services.accounts import check_password
+from portal.services.audit import audit_failed_step_up
 from portal.services.money import minor_unit_exponent
 from portal.services.refunds import (
     RefundForbidden,
@@ -68,6 +69,7 @@ def stepped_up(password: str | None) -> bool:
         return True
     if password:
         g.step_up_failed = True
+        audit_failed_step_up(current_user, request.remote_addr, request.path)
     return False
 
 

@@ -17,37 +17,64 @@ from portal.admin.forms import (
 from portal.auth.decorators import admin_required, staff_required
 from portal.extensions import db
 from portal.models import Account, Role, User
-from portal.services.audit import recent_audit_entries, record_audit
+from portal.services.account_directory import (
+    SORTS,
+    STATUSES,
+    AccountQuery,
+    BadAccountQuery,
+    account_page,
+    currency_choices,
+    plan_choices,
+)
+from portal.services.account_overview import account_overview
+from portal.services.audit import record_audit
 from portal.services.invoices import recent_invoices
 from portal.services.refunds import account_refunds, refundable_charges
 from portal.services.staff import (
     LastAdminError,
-    list_accounts,
     list_staff,
     set_staff_role,
     set_user_active,
 )
 from portal.services.subscriptions import live_subscription, summarize
+from portal.services.usage_summary import period_usage
 from portal.services.webhooks import failed_events, retry_failed_events
-
-AUDIT_PAGE_SIZE = 50
 
 
 @bp.route("/")
 @staff_required
 def accounts():
-    """List every account."""
-    return render_template("admin/accounts.html", accounts=list_accounts())
+    """List accounts: search, filter by plan, status and currency, order by MRR or signup."""
+    try:
+        query = AccountQuery.from_args(request.args)
+        page = account_page(query, request.args.get("after") or None)
+    except BadAccountQuery as exc:
+        return render_template("admin/accounts.html", page=None, query=AccountQuery(),
+                               error=str(exc), **_account_choices()), 400
+    if request.htmx and request.args.get("after"):
+        return render_template("_partials/account_rows.html", page=page, query=query)
+    return render_template("admin/accounts.html", page=page, query=query, error=None,
+                           **_account_choices())
+
+
+def _account_choices() -> dict:
+    """Return the choices of the accounts list's filters."""
+    return {"plans": plan_choices(), "currencies": currency_choices(), "statuses": STATUSES,
+            "sorts": SORTS}
 
 
 @bp.route("/accounts/<int:account_id>")
 @staff_required
 def account(account_id: int):
-    """Show one account and its users."""
+    """Show one account: members, billing, subscriptions and history, money, usage, events."""
     record = db.get_or_404(Account, account_id)
+    period, meters = period_usage(record.id)
     return render_template(
         "admin/account.html",
         account=record,
+        overview=account_overview(record),
+        usage_period=period,
+        usage=meters,
         summary=summarize(live_subscription(record)),
         invoices=recent_invoices(record),
         active_form=UserActiveForm(),
@@ -72,16 +99,6 @@ def staff():
     )
 
 
-@bp.route("/audit")
-@staff_required
-def audit():
-    """Show the audit log, newest first."""
-    before = request.args.get("before", type=int)
-    entries = recent_audit_entries(limit=AUDIT_PAGE_SIZE, before_id=before)
-    older = entries[-1].id if len(entries) == AUDIT_PAGE_SIZE else None
-    return render_template("admin/audit.html", entries=entries, older=older)
-
-
 def _back_to(user: User) -> str:
     """Return the page that lists this user."""
     if user.account_id is not None:
@@ -101,7 +118,7 @@ def user_active(user_id: int):
         flash("You cannot disable your own sign-in.", "error")
         return redirect(_back_to(user), 303)
     try:
-        set_user_active(current_user, user, form.active.data == "1")
+        set_user_active(current_user, user, form.active.data == "1", ip=request.remote_addr)
     except LastAdminError as exc:
         flash(str(exc), "error")
     else:
@@ -120,7 +137,7 @@ def user_role(user_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        set_staff_role(current_user, user, Role(form.role.data))
+        set_staff_role(current_user, user, Role(form.role.data), ip=request.remote_addr)
     except LastAdminError as exc:
         flash(str(exc), "error")
     else:
@@ -145,7 +162,7 @@ def retry_events():
         abort(400)
     outcomes = retry_failed_events()
     record_audit(current_user, "webhook_events.retried", "webhook_event", "failed",
-                 details=outcomes)
+                 details=outcomes, ip=request.remote_addr)
     db.session.commit()
     summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
     flash(f"Retried failed events: {summary or 'none were waiting'}.", "success")

@@ -25,6 +25,7 @@ from portal.services.accounts import (
     reset_password,
     user_for_reset_token,
 )
+from portal.services.audit import audit_failed_sign_in, audit_staff_sign_in
 from portal.services.sessions import end_all_sessions
 from portal.services.signin_guard import record_failed_signin, signin_allowed
 
@@ -80,18 +81,21 @@ def login():
     if form.validate_on_submit():
         if not signin_allowed(form.email.data):
             # Checked before the password, so guesses from many addresses learn nothing.
+            audit_failed_sign_in(form.email.data, "locked", request.remote_addr)
             return render_template("auth/login.html", form=form, locked=True), 429
         try:
             user = authenticate(form.email.data, form.password.data)
         except SignInDisabled:
+            audit_failed_sign_in(form.email.data, "disabled", request.remote_addr)
             form.password.errors.append(DISABLED_MESSAGE)
         else:
             if user is None:
                 record_failed_signin(form.email.data)
-                db.session.commit()
+                audit_failed_sign_in(form.email.data, "wrong_password", request.remote_addr)
                 form.password.errors.append("Email or password is not right.")
             else:
                 sign_in(user, remember=form.remember.data)
+                audit_staff_sign_in(user, request.remote_addr)
                 flash("Signed in.", "success")
                 next_path = safe_next_path(request.args.get("next"))
                 return redirect(next_path or home_for_current_user())

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from portal.auth.decorators import customer_required
 from portal.billing import bp
-from portal.billing.outcomes import attempt
+from portal.billing.outcomes import attempt, audit_origin
 from portal.billing.settings_forms import (
     BillingDetailsForm,
     EmailChangeForm,
@@ -32,7 +32,8 @@ def _render(status: int = 200, **forms):
     details = forms.get("details") or BillingDetailsForm(
         formdata=None, name=account.name, legal_name=account.legal_name,
         billing_email=account.billing_email, **{key: address.get(key) for key in (
-            "line1", "line2", "postal_code", "city", "state", "country")})
+            "line1", "line2", "postal_code", "city", "state", "country")},
+        **audit_origin())
     return render_template(
         "billing/settings.html", account=account, tax_ids=account_tax_ids(account),
         details=details, tax_form=forms.get("tax_form") or TaxIdForm(formdata=None),
@@ -61,7 +62,8 @@ def save_details():
         save_billing_details, current_user.account, name=form.name.data,
         legal_name=form.legal_name.data, billing_email=form.billing_email.data,
         address={key: getattr(form, key).data for key in (
-            "line1", "line2", "postal_code", "city", "state", "country")})
+            "line1", "line2", "postal_code", "city", "state", "country")},
+        **audit_origin())
     flash(problem or "Billing details saved.", "error" if problem else "success")
     return redirect(url_for("billing.settings"), 303)
 
@@ -73,7 +75,8 @@ def add_tax_id_view():
     form = TaxIdForm()
     if not form.validate_on_submit():
         return _render(400, tax_form=form)
-    _row, problem = attempt(add_tax_id, current_user.account, form.type.data, form.value.data)
+    _row, problem = attempt(add_tax_id, current_user.account, form.type.data, form.value.data,
+                            **audit_origin())
     if problem:
         form.value.errors = [problem]
         return _render(400, tax_form=form)
@@ -88,7 +91,8 @@ def remove_tax_id_view():
     form = RemoveTaxIdForm()
     if not form.validate_on_submit():
         return _render(400)
-    _none, problem = attempt(remove_tax_id, current_user.account, form.tax_id.data)
+    _none, problem = attempt(remove_tax_id, current_user.account, form.tax_id.data,
+                            **audit_origin())
     flash(problem or "Tax id removed.", "error" if problem else "success")
     return redirect(url_for("billing.settings"), 303)
 
@@ -100,7 +104,7 @@ def save_preferences():
     form = PreferencesForm()
     if not form.validate_on_submit():
         return _render(400, preferences=form)
-    set_reminder_emails(current_user.account, bool(form.reminder_emails.data))
+    set_reminder_emails(current_user.account, bool(form.reminder_emails.data), **audit_origin())
     flash("Email preferences saved.", "success")
     return redirect(url_for("billing.settings"), 303)
 

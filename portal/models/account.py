@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, func, true
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -52,7 +52,11 @@ class Account(StripeMirror, db.Model):
 
     users: Mapped[list[User]] = relationship(back_populates="account", order_by="User.id")
 
-    __table_args__ = (CheckConstraint("length(name) > 0", name="name_not_empty"),)
+    __table_args__ = (
+        CheckConstraint("length(name) > 0", name="name_not_empty"),
+        # The admin accounts list pages by signup date with a keyset (created_at, id).
+        Index("ix_accounts_created_at_id", "created_at", "id"),
+    )
 
 
 class User(UserMixin, db.Model):

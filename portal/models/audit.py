@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -12,12 +12,17 @@ from portal.models.types import UTCDateTime, utcnow
 
 
 class AuditEntry(db.Model):
-    """One action on money or access (staff or customer); rows are only ever added."""
+    """One action on money or access (staff or customer); rows are only ever added.
+
+    The database refuses UPDATE and DELETE on this table (triggers from 0013_admin_audit).
+    """
 
     __tablename__ = "audit_entries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The customer account the action concerns, so an account's page and filter find it.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(64))
     target_id: Mapped[str] = mapped_column(String(255))
@@ -34,4 +39,8 @@ class AuditEntry(db.Model):
         CheckConstraint(
             "(amount IS NULL) = (currency IS NULL)", name="amount_has_currency"
         ),
+        # Keyset pages (newest id first) filtered by account, action or actor walk these.
+        Index("ix_audit_entries_account_id_id", "account_id", "id"),
+        Index("ix_audit_entries_action_id", "action", "id"),
+        Index("ix_audit_entries_actor_id_id", "actor_id", "id"),
     )

@@ -22,7 +22,7 @@ class Invoice(StripeMirror, db.Model):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    number: Mapped[str | None] = mapped_column(String(64))
+    number: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(20))
     billing_reason: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))

@@ -11,9 +11,10 @@ from portal.models import Account, TaxId, User
 from portal.models.account import find_user_by_email
 from portal.services import sync
 from portal.services.accounts import password_hasher
+from portal.services.audit import record_audit
 from portal.services.customers import ensure_stripe_customer
 from portal.services.refusals import BillingRefused
-from portal.services.stripe_client import InvalidRequestError, stripe_client
+from portal.services.stripe_client import InvalidRequestError, request_id, stripe_client
 from portal.services.tax_ids import TAX_ID_TYPES, normalise_tax_id
 
 EMAIL_CHANGE_SALT = "email-change"
@@ -42,7 +43,8 @@ def account_tax_ids(account: Account) -> list[TaxId]:
 
 
 def save_billing_details(account: Account, *, name: str, legal_name: str | None,
-                         billing_email: str | None, address: dict[str, str | None]) -> Account:
+                         billing_email: str | None, address: dict[str, str | None],
+                         actor: User | None = None, ip: str | None = None) -> Account:
     """Save the account name here and legal name, billing email and address at Stripe."""
     customer_id = ensure_stripe_customer(account)
     cleaned = {key: (address.get(key) or "").strip() for key in ADDRESS_FIELDS}
@@ -57,12 +59,19 @@ def save_billing_details(account: Account, *, name: str, legal_name: str | None,
     except InvalidRequestError as exc:
         raise BillingDetailsRefused(exc.user_message or "Stripe refused those details.") from exc
     account = sync.customer(customer) or account
+    previous_name = account.name
     account.name = name.strip()
+    record_audit(actor, "billing_details.changed", "account", account.id, ip=ip,
+                 account_id=account.id, stripe_request_id=request_id(customer),
+                 details={"name": account.name, "previous_name": previous_name,
+                          "legal_name": customer.name, "billing_email": customer.email,
+                          "country": cleaned.get("country") or None})
     db.session.commit()
     return account
 
 
-def add_tax_id(account: Account, kind: str, value: str) -> TaxId:
+def add_tax_id(account: Account, kind: str, value: str, *, actor: User | None = None,
+               ip: str | None = None) -> TaxId:
     """Add a tax id to the account's Stripe customer after checking its format."""
     normalised = normalise_tax_id(kind, value)
     if normalised is None:
@@ -75,11 +84,15 @@ def add_tax_id(account: Account, kind: str, value: str) -> TaxId:
     except InvalidRequestError as exc:
         raise BillingDetailsRefused(exc.user_message or "Stripe refused that tax id.") from exc
     row = sync.tax_id(created)
+    record_audit(actor, "tax_id.added", "tax_id", created.id, ip=ip, account_id=account.id,
+                 stripe_request_id=request_id(created),
+                 details={"type": kind, "value": normalised})
     db.session.commit()
     return row
 
 
-def remove_tax_id(account: Account, stripe_tax_id: str) -> None:
+def remove_tax_id(account: Account, stripe_tax_id: str, *, actor: User | None = None,
+                  ip: str | None = None) -> None:
     """Remove one of the account's tax ids at Stripe and from the mirror."""
     row = db.session.scalar(db.select(TaxId).where(TaxId.stripe_tax_id == stripe_tax_id,
                                                    TaxId.account_id == account.id))
@@ -88,11 +101,18 @@ def remove_tax_id(account: Account, stripe_tax_id: str) -> None:
     deleted = stripe_client().v1.customers.tax_ids.delete(account.stripe_customer_id,
                                                           stripe_tax_id)
     sync.tax_id(deleted)
+    record_audit(actor, "tax_id.removed", "tax_id", stripe_tax_id, ip=ip, account_id=account.id,
+                 stripe_request_id=request_id(deleted),
+                 details={"type": row.type, "value": row.value})
     db.session.commit()
 
 
-def set_reminder_emails(account: Account, enabled: bool) -> None:
+def set_reminder_emails(account: Account, enabled: bool, *, actor: User | None = None,
+                        ip: str | None = None) -> None:
     """Turn trial and renewal reminders on or off (receipts and failures always go)."""
+    if account.reminder_emails != enabled:
+        record_audit(actor, "billing_details.reminders_changed", "account", account.id, ip=ip,
+                     account_id=account.id, details={"reminder_emails": enabled})
     account.reminder_emails = enabled
     db.session.commit()
 

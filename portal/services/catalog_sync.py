@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from portal.extensions import db
 from portal.services import sync
+from portal.services.audit import record_audit
 from portal.services.catalog import included_units, load_catalog, lookup_key, seed_plans
 from portal.services.credit_packs import ensure_credit_packs
 from portal.services.stripe_client import as_dict, stripe_client
@@ -151,4 +152,8 @@ def sync_catalog(catalog: dict | None = None) -> CatalogSyncReport:
                     None, meter), report)
         db.session.commit()
     ensure_credit_packs(client, catalog, report)
+    record_audit(None, "catalog.synced", "catalog", catalog.get("currency", "plans"),
+                 details={"created": report.created, "replaced": report.replaced,
+                          "unchanged": len(report.unchanged)})
+    db.session.commit()
     return report

@@ -8,11 +8,12 @@ from __future__ import annotations
 from flask import render_template
 
 from portal.extensions import db
-from portal.models import Account, Invoice, Price, Subscription, User
+from portal.models import Account, Charge, Invoice, Price, Refund, Subscription, User
 from portal.models.account import Role
 from portal.services.billing_details import email_change_token
 from portal.services.links import external_url
 from portal.services.mail import queue_mail
+from portal.services.money import format_money
 from portal.services.statements import failure_reason
 
 
@@ -114,6 +115,45 @@ def send_cancellation(subscription: Subscription) -> bool:
         f"canceled:{subscription.stripe_subscription_id}",
         subscription=subscription, account=account, price=_price(subscription),
         plans_url=external_url("billing.plans"))
+
+
+def refund_notice(charge: Charge, amount: int) -> str:
+    """Return what a customer is told about a refund of `amount` from `charge`."""
+    invoice = _charge_invoice(charge)
+    paid_for = f"invoice {invoice.number}" if invoice and invoice.number else "your payment"
+    return (f"We have refunded {format_money(amount, charge.currency)} of {paid_for} "
+            f"({format_money(charge.amount_captured, charge.currency)}) to the card it was "
+            "paid with. Depending on your bank it appears on your statement within 5 to 10 "
+            "business days.")
+
+
+def send_refund_succeeded(refund: Refund) -> bool:
+    """Queue the notice of a refund Stripe reports as succeeded, once per Stripe refund."""
+    if refund.status != "succeeded" or not refund.stripe_charge_id:
+        return False
+    charge = db.session.scalar(db.select(Charge).where(
+        Charge.stripe_charge_id == refund.stripe_charge_id))
+    account_id = refund.account_id or (charge.account_id if charge else None)
+    account = db.session.get(Account, account_id) if account_id else None
+    to = billing_address(account) if account else None
+    if not to or charge is None:
+        return False
+    invoice = _charge_invoice(charge)
+    return _queue(
+        "refund", to, f"Refund of {format_money(refund.amount, refund.currency)}",
+        f"refund:{refund.stripe_refund_id}",
+        refund=refund, account=account, notice=refund_notice(charge, refund.amount),
+        invoice=invoice,
+        invoice_url=external_url("billing.invoice", invoice_id=invoice.stripe_invoice_id)
+        if invoice else None)
+
+
+def _charge_invoice(charge: Charge) -> Invoice | None:
+    """Return the mirrored invoice a charge paid, when Stripe named it."""
+    if not charge.stripe_invoice_id:
+        return None
+    return db.session.scalar(
+        db.select(Invoice).where(Invoice.stripe_invoice_id == charge.stripe_invoice_id))
 
 
 def send_email_change_link(user: User, new_email: str, password: str) -> bool:

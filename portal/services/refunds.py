@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from flask import current_app
 
 from portal.extensions import db
-from portal.models import Account, Charge, Invoice, Refund, RefundRequest, Role, User
+from portal.models import Charge, Invoice, Refund, RefundRequest, Role, User
 from portal.models.refund_request import UNSENT
 from portal.services import sync
 from portal.services.audit import record_audit
-from portal.services.mail import queue_mail
 from portal.services.money import format_money
+from portal.services.notices import refund_notice, send_refund_succeeded
 from portal.services.stripe_client import (
     APIConnectionError,
     StripeError,
@@ -66,22 +66,9 @@ def refundable_amount(charge: Charge) -> int:
     return max(0, charge.amount_captured - max(charge.amount_refunded, mirrored) - unsent)
 
 
-def charge_invoice(charge: Charge) -> Invoice | None:
-    """Return the mirrored invoice a charge paid, when Stripe named it."""
-    if not charge.stripe_invoice_id:
-        return None
-    return db.session.scalar(
-        db.select(Invoice).where(Invoice.stripe_invoice_id == charge.stripe_invoice_id))
-
-
 def customer_notice(charge: Charge, amount: int) -> str:
     """Return what the customer is told about this refund (the mail's text)."""
-    invoice = charge_invoice(charge)
-    paid_for = f"invoice {invoice.number}" if invoice and invoice.number else "your payment"
-    return (f"We have refunded {format_money(amount, charge.currency)} of {paid_for} "
-            f"({format_money(charge.amount_captured, charge.currency)}) to the card it was "
-            "paid with. Depending on your bank it appears on your statement within 5 to 10 "
-            "business days.")
+    return refund_notice(charge, amount)
 
 
 def refundable_charges(account_id: int) -> list[tuple[Charge, Invoice | None, int]]:
@@ -158,7 +145,7 @@ def request_refund(admin: User, charge_id: int, amount: int, reason: str, note: 
     db.session.add(record)
     db.session.flush()
     record_audit(admin, "refund.requested", "refund", record.id, amount=amount,
-                 currency=charge.currency, ip=ip,
+                 currency=charge.currency, ip=ip, account_id=charge.account_id,
                  details={"charge": charge.stripe_charge_id, "reason": reason, "note": note,
                           "needs_approval": waits,
                           "retry_of": retry_of.id if retry_of else None})
@@ -184,7 +171,7 @@ def approve_refund(approver: User, refund_id: int, ip: str | None = None) -> Ref
     record.approved_by_id = approver.id
     record.transition("sending")
     record_audit(approver, "refund.approved", "refund", record.id, amount=record.amount,
-                 currency=record.currency, ip=ip,
+                 currency=record.currency, account_id=record.account_id, ip=ip,
                  details={"requested_by": record.requested_by_id})
     db.session.commit()
     return send_refund(record, approver, ip)
@@ -209,7 +196,8 @@ def send_refund(record: RefundRequest, actor: User, ip: str | None = None) -> Re
         db.session.rollback()
         record.transition("failed", exc.user_message or str(exc))
         record_audit(actor, "refund.failed", "refund", record.id, amount=record.amount,
-                     currency=record.currency, ip=ip, stripe_request_id=exc.request_id,
+                     currency=record.currency, account_id=record.account_id, ip=ip,
+                     stripe_request_id=exc.request_id,
                      details={"error": exc.code, "message": exc.user_message})
         db.session.commit()
         return record
@@ -218,13 +206,10 @@ def send_refund(record: RefundRequest, actor: User, ip: str | None = None) -> Re
     record.stripe_request_id = request_id(refund)
     record.transition(PORTAL_STATUS.get(row.status, row.status))
     record_audit(actor, "refund.sent", "refund", record.id, amount=record.amount,
-                 currency=record.currency, ip=ip, stripe_request_id=record.stripe_request_id,
+                 currency=record.currency, account_id=record.account_id, ip=ip,
+                 stripe_request_id=record.stripe_request_id,
                  details={"stripe_refund": refund.id, "status": refund.status})
-    account = db.session.get(Account, charge.account_id) if charge.account_id else None
-    for user in (account.users if account else []):
-        queue_mail(to=user.email, subject="Your refund is on its way",
-                   text=customer_notice(charge, record.amount) + "\n",
-                   dedupe_key=f"refund-sent-{record.id}-{user.id}")
+    send_refund_succeeded(row)
     db.session.commit()
     return record
 
@@ -249,6 +234,8 @@ def follow_stripe_refund(row: Refund | None) -> None:
         return
     record = db.session.scalar(
         db.select(RefundRequest).where(RefundRequest.stripe_refund_id == row.stripe_refund_id))
+    # Every refund that succeeds is told to the customer, also one made at Stripe directly.
+    send_refund_succeeded(row)
     if record is None:
         return
     status = PORTAL_STATUS.get(row.status, row.status)
@@ -263,4 +250,5 @@ def follow_stripe_refund(row: Refund | None) -> None:
         # The failed amount goes back onto the charge at Stripe: mirror it so it can be retried.
         sync.charge(stripe_client().v1.charges.retrieve(row.stripe_charge_id))
         record_audit(None, f"refund.{status}", "refund", record.id, amount=record.amount,
-                     currency=record.currency, details={"stripe_refund": row.stripe_refund_id})
+                     currency=record.currency, account_id=record.account_id,
+                     details={"stripe_refund": row.stripe_refund_id})

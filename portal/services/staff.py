@@ -36,7 +36,7 @@ def _active_admin_count() -> int:
     return db.session.scalar(query) or 0
 
 
-def set_user_active(actor: User, user: User, active: bool) -> None:
+def set_user_active(actor: User, user: User, active: bool, ip: str | None = None) -> None:
     """Enable or disable sign-in for a user, keeping at least one active admin."""
     if user.active == active:
         return
@@ -46,11 +46,12 @@ def set_user_active(actor: User, user: User, active: bool) -> None:
     if not active:
         end_all_sessions(user)
     action = "user.enabled" if active else "user.disabled"
-    record_audit(actor, action, "user", user.id, details={"email": user.email})
+    record_audit(actor, action, "user", user.id, ip=ip, account_id=user.account_id,
+                 details={"email": user.email})
     db.session.commit()
 
 
-def set_staff_role(actor: User, user: User, role: Role) -> None:
+def set_staff_role(actor: User, user: User, role: Role, ip: str | None = None) -> None:
     """Switch a staff user between admin and auditor, keeping at least one active admin."""
     if user.role == Role.CUSTOMER.value or role is Role.CUSTOMER:
         raise ValueError("Only staff users change between admin and auditor.")
@@ -61,7 +62,7 @@ def set_staff_role(actor: User, user: User, role: Role) -> None:
     previous = user.role
     user.role = role.value
     record_audit(
-        actor, "user.role_changed", "user", user.id,
+        actor, "user.role_changed", "user", user.id, ip=ip,
         details={"email": user.email, "from": previous, "to": role.value},
     )
     db.session.commit()

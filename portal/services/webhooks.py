@@ -35,6 +35,16 @@ class DuplicateEvent(Exception):
     """Raised when an event id was received before."""
 
 
+def event_customer(obj: dict) -> str | None:
+    """Return the id of the Stripe customer an event's object is, or belongs to."""
+    if obj.get("object") == "customer":
+        return obj.get("id") if isinstance(obj.get("id"), str) else None
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer[:255] if isinstance(customer, str) else None
+
+
 def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     """Verify the signature and store the raw event; raise DuplicateEvent if seen before."""
     try:
@@ -55,6 +65,7 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
         api_version=event.get("api_version"),
         stripe_created=event["created"],
         payload=payload.decode("utf-8"),
+        stripe_customer_id=event_customer(data["object"]),
     )
     db.session.add(row)
     try:

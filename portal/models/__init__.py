@@ -9,6 +9,7 @@ from portal.models.refund_request import RefundRequest
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
 from portal.models.usage import ApiKey, UsageEvent, UsageHourly
+from portal.models.usage_notice import UsageNotice
 
 __all__ = [
     "Account",
@@ -29,6 +30,7 @@ __all__ = [
     "TaxId",
     "UsageEvent",
     "UsageHourly",
+    "UsageNotice",
     "User",
     "WebhookEvent",
 ]

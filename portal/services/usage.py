@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -13,6 +14,7 @@ from portal.extensions import db
 from portal.models import UsageEvent, UsageHourly
 from portal.services.api_keys import note_key_used
 from portal.services.catalog import load_catalog
+from portal.services.usage_notices import announce_thresholds
 
 MAX_BATCH = 1000
 # Stripe's meter event limits: events older than 35 days or over 5 minutes ahead are refused.
@@ -24,6 +26,7 @@ METADATA_MAX_CHARS = 2000
 EVENT_FIELDS = {"meter", "quantity", "timestamp", "identifier", "metadata"}
 # Quantities are whole units; the ceiling keeps sums inside a signed 64-bit column.
 QUANTITY_MAX = 10**12
+log = logging.getLogger(__name__)
 
 
 class UsageRequestInvalid(ValueError):
@@ -243,4 +246,20 @@ def record_usage(account_id: int, api_key_id: int, key_last_used_at: datetime | 
             result.status = "duplicate"
     note_key_used(api_key_id, key_last_used_at, now)
     db.session.commit()
+    if stored:
+        _announce_after_commit(account_id, {row["meter"] for row in rows
+                                            if row["identifier"] in stored}, now)
     return results
+
+
+def _announce_after_commit(account_id: int, meters: set[str], now: datetime) -> None:
+    """Send threshold notices for the meters just fed, once the events are safely stored.
+
+    The events are committed and the answer must say so: a failure here is logged and the
+    next ingestion for the meter announces the threshold instead (the check is on totals).
+    """
+    try:
+        announce_thresholds(account_id, meters, now)
+    except Exception:
+        db.session.rollback()
+        log.exception("usage threshold notices failed for account %s", account_id)

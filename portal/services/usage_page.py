@@ -1,0 +1,174 @@
+"""What the Usage page shows: each meter against the plan, overage, projection, daily history.
+
+Every figure comes from the hourly aggregates and the mirror (never raw events, never Stripe).
+The period is usage_summary's one definition: the live subscription's billing period, or the
+calendar month without one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from portal.extensions import db
+from portal.models import Account, Price, UsageHourly
+from portal.services.catalog import lookup_key
+from portal.services.subscriptions import live_subscription, summarize
+from portal.services.usage_summary import BillingPeriod, MeterUsage, calendar_month, period_usage
+
+DAY = timedelta(days=1)
+PROJECTION_TEXT = ("Projection: linear on the days elapsed: usage so far divided by the days "
+                   "elapsed in the period, times the days in the period. Meters that keep the "
+                   "last value (storage, seats) project their latest value.")
+
+
+@dataclass(frozen=True)
+class MeterCard:
+    """One meter on the page: used against included, overage and its cost, projection."""
+
+    usage: MeterUsage
+    percent: int  # of the included amount, not capped (a bar shows at most 100)
+    unit_price: str | None  # overage per unit in (fractional) minor units, as Stripe's decimal
+    overage_amount: int  # minor units
+    projected_overage: int
+    projected_overage_amount: int
+
+    @property
+    def bar_percent(self) -> int:
+        """Return how full the progress bar is drawn (0 to 100)."""
+        return min(self.percent, 100)
+
+    @property
+    def level(self) -> str:
+        """Return 'over', 'near' (80% or more) or 'ok' for the bar's colour and words."""
+        if self.usage.included and self.usage.used >= self.usage.included:
+            return "over"
+        return "near" if self.percent >= 80 else "ok"
+
+
+@dataclass(frozen=True)
+class UsageOverview:
+    """The period's meters with money in the subscription's currency."""
+
+    period: BillingPeriod
+    cards: list[MeterCard]
+    currency: str
+    plan_name: str | None
+    plan_amount: int  # what the plan itself costs at renewal (0 when it does not renew)
+    projected_invoice: int  # plan_amount plus every meter's projected overage amount
+    days_elapsed: Decimal
+    days_in_period: Decimal
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    """One meter's daily figures for this period and the previous one, day by day."""
+
+    meter: str
+    name: str
+    unit: str
+    aggregation: str
+    current: list[int | None]  # None for days of this period still to come
+    previous: list[int]
+
+
+def overage_cost(units: int, unit_amount_decimal: str | None) -> int:
+    """Return units times a per-unit price in fractional minor units, rounded half up."""
+    if not units or not unit_amount_decimal:
+        return 0
+    total = Decimal(units) * Decimal(unit_amount_decimal)
+    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _overage_prices(period: BillingPeriod, meters: list[MeterUsage]) -> dict[str, Price]:
+    """Return the plan's metered overage price per meter, by the catalog's lookup keys."""
+    if period.plan_key is None:
+        return {}
+    keys = {lookup_key(period.plan_key, period.interval, usage.meter): usage.meter
+            for usage in meters}
+    rows = db.session.scalars(db.select(Price).where(Price.lookup_key.in_(list(keys))))
+    return {keys[price.lookup_key]: price for price in rows}
+
+
+def usage_overview(account: Account, now: datetime | None = None) -> UsageOverview:
+    """Return the current period's cards and the projected next invoice."""
+    now = now or datetime.now(UTC)
+    period, meters = period_usage(account.id, now)
+    summary = summarize(live_subscription(account))
+    currency = summary.subscription.currency if summary else None
+    prices = _overage_prices(period, meters)
+    cards = []
+    for usage in meters:
+        price = prices.get(usage.meter)
+        decimal = price.overage_unit_amount_decimal if price else None
+        currency = currency or (price.currency if price else None)
+        projected_overage = max(0, usage.projected - usage.included)
+        percent = usage.used * 100 // usage.included if usage.included else 0
+        cards.append(MeterCard(
+            usage=usage, percent=percent, unit_price=decimal,
+            overage_amount=overage_cost(usage.overage, decimal),
+            projected_overage=projected_overage,
+            projected_overage_amount=overage_cost(projected_overage, decimal)))
+    plan_amount = (summary.next_invoice_amount or 0) if summary else 0
+    elapsed = max(timedelta(0), min(now, period.end) - period.start)
+    return UsageOverview(
+        period=period, cards=cards, currency=currency or "usd",
+        plan_name=summary.plan_name if summary else None, plan_amount=plan_amount,
+        projected_invoice=plan_amount + sum(card.projected_overage_amount for card in cards),
+        days_elapsed=Decimal(elapsed.total_seconds() / 86400).quantize(Decimal("0.1")),
+        days_in_period=Decimal((period.end - period.start).total_seconds() / 86400)
+        .quantize(Decimal("0.1")),
+        as_of=now)
+
+
+def previous_period(period: BillingPeriod) -> tuple[datetime, datetime]:
+    """Return the period before: the previous calendar month, or as long a span just before."""
+    if period.source == "calendar_month":
+        return calendar_month(period.start - timedelta(microseconds=1))
+    return period.start - (period.end - period.start), period.start
+
+
+def _day_count(start: datetime, end: datetime) -> int:
+    return max(1, -(-int((end - start).total_seconds()) // 86400))
+
+
+def daily_usage(account: Account, overview: UsageOverview) -> list[DailySeries]:
+    """Return each meter's daily figures (sums, counts or the day's last value) for both periods.
+
+    Day n of a period is the n-th 24 hours from its start; the hour holding the start counts
+    in it, as in the summary.
+    """
+    period = overview.period
+    before_start, before_end = previous_period(period)
+    current_days = _day_count(period.start, period.end)
+    previous_days = _day_count(before_start, before_end)
+    hour_of = before_start.replace(minute=0, second=0, microsecond=0)
+    rows = db.session.execute(
+        db.select(UsageHourly.meter, UsageHourly.hour, UsageHourly.quantity,
+                  UsageHourly.event_count, UsageHourly.last_quantity)
+        .where(UsageHourly.account_id == account.id, UsageHourly.hour >= hour_of,
+               UsageHourly.hour < period.end)
+        .order_by(UsageHourly.meter, UsageHourly.hour))
+    series = {card.usage.meter: DailySeries(
+        card.usage.meter, card.usage.name, card.usage.unit, card.usage.aggregation,
+        [0] * current_days, [0] * previous_days) for card in overview.cards}
+    period_hour = period.start.replace(minute=0, second=0, microsecond=0)
+    for meter, hour, quantity, events, last in rows:
+        daily = series.get(meter)
+        if daily is None:
+            continue
+        if hour >= period_hour:
+            days, index = daily.current, max(0, int((hour - period.start) / DAY))
+        else:
+            days, index = daily.previous, max(0, int((hour - before_start) / DAY))
+        if index >= len(days):
+            continue
+        value = {"sum": quantity, "count": events}.get(daily.aggregation, last)
+        # Rows come in hour order: a `last` meter keeps the day's latest hour.
+        days[index] = days[index] + value if daily.aggregation in ("sum", "count") else value
+    today = int((min(overview.as_of, period.end) - period.start) / DAY) + 1
+    for daily in series.values():
+        for index in range(max(0, today), current_days):
+            daily.current[index] = None
+    return list(series.values())

@@ -19,7 +19,9 @@ def usage():
     overview = usage_overview(account)
     charts = [chart_geometry(series) for series in daily_usage(account, overview)]
     return render_template("billing/usage.html", overview=overview, charts=charts,
-                           usage_banners=threshold_banners(account),
+                           usage_banners=threshold_banners(
+                               account, overview.as_of, overview.period,
+                               [card.usage for card in overview.cards]),
                            projection_text=PROJECTION_TEXT)
 
 

@@ -20,7 +20,12 @@ from portal.models import Account, UsageNotice
 from portal.services.links import external_url
 from portal.services.mail import queue_mail
 from portal.services.notices import billing_address
-from portal.services.usage_summary import current_period, period_usage
+from portal.services.usage_summary import (
+    BillingPeriod,
+    MeterUsage,
+    current_period,
+    period_usage,
+)
 
 THRESHOLDS = (80, 100)
 
@@ -98,10 +103,15 @@ def _queue_notice_mail(notice: UsageNotice, usage) -> None:
                dedupe_key=f"usage-threshold:{notice.id}")
 
 
-def threshold_banners(account: Account, now: datetime | None = None) -> list[ThresholdBanner]:
-    """Return, per meter, the highest threshold announced in the current period."""
+def threshold_banners(account: Account, now: datetime | None = None,
+                      period: BillingPeriod | None = None,
+                      usages: list[MeterUsage] | None = None) -> list[ThresholdBanner]:
+    """Return, per meter, the highest threshold announced in the current period.
+
+    A page that has already read the period and its usage passes them in.
+    """
     now = now or datetime.now(UTC)
-    period = current_period(account, now)
+    period = period or current_period(account, now)
     rows = db.session.scalars(
         db.select(UsageNotice).where(UsageNotice.account_id == account.id,
                                      UsageNotice.period_start == period.start)
@@ -109,11 +119,12 @@ def threshold_banners(account: Account, now: datetime | None = None) -> list[Thr
     highest: dict[str, UsageNotice] = {}
     for notice in rows:
         highest[notice.meter] = notice
-    from_catalog = {usage.meter: usage for usage in period_usage(account.id, now)[1]} \
-        if highest else {}
+    if highest and usages is None:
+        usages = period_usage(account.id, now)[1]
+    by_meter = {usage.meter: usage for usage in usages or []}
     banners = []
     for meter, notice in highest.items():
-        usage = from_catalog.get(meter)
+        usage = by_meter.get(meter)
         if usage is None:
             continue
         banners.append(ThresholdBanner(meter, usage.name, usage.unit, notice.threshold,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from sqlalchemy import BigInteger, case, cast, func, tuple_
+
 from portal.extensions import db
 from portal.models import Account, Price, UsageHourly
 from portal.services.catalog import lookup_key
@@ -133,41 +135,64 @@ def _day_count(start: datetime, end: datetime) -> int:
     return max(1, -(-int((end - start).total_seconds()) // 86400))
 
 
+def _hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _epoch_seconds(column):
+    """Return SQL for a timestamp column as whole Unix seconds (no datetime objects back)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("epoch", column), BigInteger)
+    return cast(func.strftime("%s", column), BigInteger)
+
+
 def daily_usage(account: Account, overview: UsageOverview) -> list[DailySeries]:
     """Return each meter's daily figures (sums, counts or the day's last value) for both periods.
 
-    Day n of a period is the n-th 24 hours from its start; the hour holding the start counts
-    in it, as in the summary.
+    Hourly aggregates cannot split an hour, so day n of a period is the n-th 24 hours from the
+    hour holding its start (that hour counts in the period, as in the summary). It
+    folds the hours into days in SQL (at most one row per meter and day comes back), then
+    reads the latest hour of each day of the `last` meters by primary key.
     """
     period = overview.period
-    before_start, before_end = previous_period(period)
-    current_days = _day_count(period.start, period.end)
-    previous_days = _day_count(before_start, before_end)
-    hour_of = before_start.replace(minute=0, second=0, microsecond=0)
-    rows = db.session.execute(
-        db.select(UsageHourly.meter, UsageHourly.hour, UsageHourly.quantity,
-                  UsageHourly.event_count, UsageHourly.last_quantity)
-        .where(UsageHourly.account_id == account.id, UsageHourly.hour >= hour_of,
-               UsageHourly.hour < period.end)
-        .order_by(UsageHourly.meter, UsageHourly.hour))
+    before_start, _before_end = previous_period(period)
+    period_hour, before_hour = _hour_of(period.start), _hour_of(before_start)
+    current_days = _day_count(period_hour, period.end)
+    previous_days = _day_count(before_hour, period_hour)
+    seconds = _epoch_seconds(UsageHourly.hour)
+    # This period's days count up from 0; the previous period's are numbered -1 - day.
+    day = case((UsageHourly.hour >= period_hour,
+                (seconds - int(period_hour.timestamp())) // 86400),
+               else_=-1 - (seconds - int(before_hour.timestamp())) // 86400).label("day")
+    in_window = (UsageHourly.account_id == account.id, UsageHourly.hour >= before_hour,
+                 UsageHourly.hour < period.end)
+    connection = db.session.connection()
+    days_rows = connection.execute(
+        db.select(UsageHourly.meter, day, func.sum(UsageHourly.quantity),
+                  func.sum(UsageHourly.event_count), func.max(UsageHourly.hour))
+        .where(*in_window).group_by(UsageHourly.meter, day)).all()
+    kept = {card.usage.meter for card in overview.cards if card.usage.aggregation == "last"}
+    latest_hours = [(meter, hour) for meter, _day, _sum, _count, hour in days_rows
+                    if meter in kept]
+    # A `last` meter shows the value of each day's latest hour: one lookup by primary key each.
+    last_values = dict(((meter, hour), value) for meter, hour, value in connection.execute(
+        db.select(UsageHourly.meter, UsageHourly.hour, UsageHourly.last_quantity)
+        .where(UsageHourly.account_id == account.id,
+               tuple_(UsageHourly.meter, UsageHourly.hour).in_(latest_hours)))) \
+        if latest_hours else {}
     series = {card.usage.meter: DailySeries(
         card.usage.meter, card.usage.name, card.usage.unit, card.usage.aggregation,
         [0] * current_days, [0] * previous_days) for card in overview.cards}
-    period_hour = period.start.replace(minute=0, second=0, microsecond=0)
-    for meter, hour, quantity, events, last in rows:
+    for meter, index, quantity, events, hour in days_rows:
         daily = series.get(meter)
         if daily is None:
             continue
-        if hour >= period_hour:
-            days, index = daily.current, max(0, int((hour - period.start) / DAY))
-        else:
-            days, index = daily.previous, max(0, int((hour - before_start) / DAY))
-        if index >= len(days):
+        days, index = (daily.current, index) if index >= 0 else (daily.previous, -1 - index)
+        if not 0 <= index < len(days):
             continue
-        value = {"sum": quantity, "count": events}.get(daily.aggregation, last)
-        # Rows come in hour order: a `last` meter keeps the day's latest hour.
-        days[index] = days[index] + value if daily.aggregation in ("sum", "count") else value
-    today = int((min(overview.as_of, period.end) - period.start) / DAY) + 1
+        days[index] = int({"sum": quantity, "count": events}.get(
+            daily.aggregation, last_values.get((meter, hour), 0)))
+    today = int((min(overview.as_of, period.end) - period_hour) / DAY) + 1
     for daily in series.values():
         for index in range(max(0, today), current_days):
             daily.current[index] = None

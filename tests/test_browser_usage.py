@@ -74,3 +74,9 @@ def test_key_events_meters_projection_and_chart(portal, page):
     page.locator("#meter-api_calls [data-used='51000']").wait_for(timeout=10_000)
     assert "of 50,000 API calls included (102%)" in page.locator("#meter-api_calls").inner_text()
     assert page.evaluate("window.notReloaded") is True
+
+    # The page fits a phone screen: the chart scales down, cards stack.
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.reload()
+    page.locator("#meter-api_calls").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360

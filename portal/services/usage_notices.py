@@ -50,6 +50,7 @@ def thresholds_reached(used: int, included: int) -> list[int]:
 
 
 def _insert_once():
+    """Return an INSERT into usage_notices that can do nothing on conflict."""
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageNotice.__table__)
 

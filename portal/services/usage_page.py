@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, case, cast, func, tuple_
 
 from portal.extensions import db
 from portal.models import Account, Price, UsageHourly
-from portal.services.catalog import lookup_key
+from portal.services.catalog import load_catalog, lookup_key
 from portal.services.subscriptions import live_subscription, summarize
 from portal.services.usage_summary import BillingPeriod, MeterUsage, calendar_month, period_usage
 
@@ -115,13 +115,16 @@ def usage_overview(account: Account, now: datetime | None = None) -> UsageOvervi
     plan_amount = (summary.next_invoice_amount or 0) if summary else 0
     elapsed = max(timedelta(0), min(now, period.end) - period.start)
     return UsageOverview(
-        period=period, cards=cards, currency=currency or "usd",
+        period=period, cards=cards, currency=currency or load_catalog()["currency"],
         plan_name=summary.plan_name if summary else None, plan_amount=plan_amount,
         projected_invoice=plan_amount + sum(card.projected_overage_amount for card in cards),
-        days_elapsed=Decimal(elapsed.total_seconds() / 86400).quantize(Decimal("0.1")),
-        days_in_period=Decimal((period.end - period.start).total_seconds() / 86400)
-        .quantize(Decimal("0.1")),
+        days_elapsed=_days(elapsed), days_in_period=_days(period.end - period.start),
         as_of=now)
+
+
+def _days(span: timedelta) -> Decimal:
+    """Return a span in days to one decimal place, for people."""
+    return (Decimal(int(span.total_seconds())) / 86400).quantize(Decimal("0.1"))
 
 
 def previous_period(period: BillingPeriod) -> tuple[datetime, datetime]:
@@ -132,10 +135,12 @@ def previous_period(period: BillingPeriod) -> tuple[datetime, datetime]:
 
 
 def _day_count(start: datetime, end: datetime) -> int:
+    """Return how many (started) days the span holds, at least one."""
     return max(1, -(-int((end - start).total_seconds()) // 86400))
 
 
 def _hour_of(moment: datetime) -> datetime:
+    """Return the start of the hour holding `moment`."""
     return moment.replace(minute=0, second=0, microsecond=0)
 
 

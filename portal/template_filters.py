@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from babel.dates import format_datetime as babel_datetime
+from babel.numbers import format_decimal, get_group_symbol
 from flask import Flask
 
 from portal.services.money import format_money, format_unit_price
@@ -51,6 +52,25 @@ def format_line_unit_price(line: dict, currency: str) -> str:
     return format_unit_price(unit, currency) if unit not in (None, "") else ""
 
 
+GROUP_SYMBOL = get_group_symbol(LOCALE)
+
+
+def format_number(value: int) -> str:
+    """Return a count with the locale's grouping, e.g. 1234567 -> '1,234,567'."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # en_US groups by threes (Babel's pattern #,##0): Python's grouping with Babel's
+        # symbol gives the same text about thirty times faster, which a chart table of a few
+        # hundred figures notices.
+        return f"{value:,}".replace(",", GROUP_SYMBOL)
+    return format_decimal(value, locale=LOCALE)
+
+
+def format_units(value: int, unit: str) -> str:
+    """Return a count with its unit: '1 API call', '60,000 API calls', '12 GB'."""
+    plural = value != 1 and not unit.isupper()
+    return f"{format_number(value)} {unit}{'s' if plural else ''}"
+
+
 def register_template_filters(app: Flask) -> None:
     """Add |date, |datetime, |money(currency), |unit_price and the invoice filters."""
     app.add_template_filter(format_date, "date")
@@ -61,3 +81,5 @@ def register_template_filters(app: Flask) -> None:
     app.add_template_filter(format_line_unit_price, "line_unit_price")
     app.add_template_filter(tax_id_label, "tax_id_label")
     app.add_template_filter(failure_reason, "failure_reason")
+    app.add_template_filter(format_number, "number")
+    app.add_template_filter(format_units, "units")

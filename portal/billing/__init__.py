@@ -9,5 +9,6 @@ from portal.billing import (  # noqa: E402,F401  (routes register on import)
     invoices,
     payment_methods,
     settings,
+    usage,
     views,
 )

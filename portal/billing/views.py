@@ -38,6 +38,7 @@ from portal.services.subscriptions import (
     resume,
     summarize,
 )
+from portal.services.usage_notices import threshold_banners
 from portal.template_filters import format_date
 
 
@@ -56,6 +57,7 @@ def dashboard():
         failing=failing_invoice(account),
         invoices=recent_invoices(account),
         action_form=ActionForm(),
+        usage_banners=threshold_banners(account),
     )
 
 

@@ -11,6 +11,7 @@ from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
 from portal.models.usage import ApiKey, UsageEvent, UsageHourly
 from portal.models.usage_billing import SubscriptionItem, UsageReport
+from portal.models.usage_notice import UsageNotice
 
 __all__ = [
     "Account",
@@ -34,6 +35,7 @@ __all__ = [
     "TaxId",
     "UsageEvent",
     "UsageHourly",
+    "UsageNotice",
     "UsageReport",
     "User",
     "WebhookEvent",

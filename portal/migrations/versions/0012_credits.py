@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0012_credits'
-down_revision = '0010_usage_billing'
+down_revision = '0011_usage_notices'
 branch_labels = None
 depends_on = None
 

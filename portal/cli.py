@@ -21,6 +21,7 @@ from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import event_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
 from portal.services.passwords import password_problem
+from portal.services.reconcile import reconcile
 from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
 from portal.services.webhooks import HANDLERS, retry_failed_events
 from portal.worker import work
@@ -165,6 +166,19 @@ def retry_events_command(limit: int) -> None:
         click.echo("No failed events.")
     for status, count in sorted(outcomes.items()):
         click.echo(f"{status}: {count}")
+
+
+@billing_cli.command("reconcile")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1),
+              help="Compare objects Stripe created in this many past days.")
+@with_appcontext
+def reconcile_command(days: int) -> None:
+    """Compare the mirror with Stripe's recent objects, repair drift, print each repair."""
+    report = reconcile(days, echo=lambda found: click.echo(f"repaired {found}"))
+    for found in report.unmatched:
+        click.echo(f"unmatched {found}")
+    click.echo(f"Checked {report.checked} object(s) created since "
+               f"{report.since:%Y-%m-%d %H:%M} UTC: {len(report.repairs)} repaired.")
 
 
 @billing_cli.command("worker")

@@ -16,6 +16,7 @@ from portal.embedded_sandbox import sandbox_cli
 from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
+from portal.services.backup import BackupRefused, backup_sqlite, pg_dump_command
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import event_queue
@@ -130,6 +131,27 @@ def create_user_command(email: str, role: str) -> None:
     click.echo(f"Created {user.role} {user.email}.")
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(path: Path) -> None:
+    """Back up the database to PATH (SQLite), or print the pg_dump command (PostgreSQL)."""
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite"):
+        try:
+            size = backup_sqlite(url, path)
+        except BackupRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Backed up the database to {path} ({size:,} bytes).")
+        return
+    if url.startswith("postgresql"):
+        click.echo("PostgreSQL is backed up with its own tool; run (the password comes from "
+                   "~/.pgpass or PGPASSWORD):")
+        click.echo(f"  {pg_dump_command(url, path)}")
+        return
+    raise click.ClickException(f"no backup method for {url.split(':', 1)[0]} databases")
+
+
 billing_cli = AppGroup("billing", help="Stripe billing: catalog, webhook events, workers.")
 
 
@@ -200,4 +222,5 @@ def mail_flush_command() -> None:
     click.echo(f"Sent {deliver_queued_mail()} message(s).")
 
 
-commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli, mail_cli]
+commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli, mail_cli,
+            backup_command]

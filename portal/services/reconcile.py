@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,12 +48,8 @@ class Report:
 
     since: datetime
     checked: int = 0
-    repairs: list[Repair] | None = None
-    unmatched: list[Repair] | None = None
-
-    def __post_init__(self) -> None:
-        self.repairs = []
-        self.unmatched = []
+    repairs: list[Repair] = field(default_factory=list)
+    unmatched: list[Repair] = field(default_factory=list)
 
 
 def _snapshot(row) -> dict[str, Any] | None:

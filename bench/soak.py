@@ -11,10 +11,13 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -255,6 +258,8 @@ def main() -> int:
         at_end = memory(pids)
         events = drain(app, timeout=90)
     finally:
+        # An RQ worker's work horse (a forked child) outlives a worker that is killed.
+        horses = [pid for worker in rq_workers for pid in children(worker.pid)]
         server.terminate()
         for worker in rq_workers:
             worker.terminate()
@@ -264,9 +269,13 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=30)
+        for pid in horses:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         rq_log.close()
     server_statuses = Counter(ACCESS_STATUS.findall(access.read_text())) if access.exists() \
         else Counter()
+    shutil.rmtree(workdir, ignore_errors=True)
     five_hundreds = sum(n for code, n in server_statuses.items() if code.startswith("5"))
     timed = latencies[warm_latencies:] or latencies
     p50, p95 = percentile(timed, 0.5) * 1000, percentile(timed, 0.95) * 1000

@@ -5,6 +5,7 @@ import os
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
@@ -135,3 +136,45 @@ def timed(call: Callable[[], object]) -> tuple[float, object]:
     start = perf_counter()
     result = call()
     return perf_counter() - start, result
+
+
+# The report contract (bench/README.md): every program exposes figures(argv) -> list[Figure].
+COMPARISONS = {">=": lambda value, bound: value >= bound,
+               ">": lambda value, bound: value > bound,
+               "<=": lambda value, bound: value <= bound,
+               "<": lambda value, bound: value < bound,
+               "==": lambda value, bound: value == bound}
+
+
+@dataclass
+class Figure:
+    """One measured figure for bench/REPORT.md, with the target it is held to (if any).
+
+    `target` reads "<op> <number>" with op one of >=, >, <=, <, == (e.g. ">= 0.5"); `note`
+    says what the figure is measured against (the baseline of the same run).
+    """
+
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    note: str = ""
+
+    def met(self) -> bool | None:
+        """Return whether the value meets the target, or None when there is no target."""
+        if not self.target:
+            return None
+        op, bound = self.target.split()
+        return COMPARISONS[op](self.value, float(bound))
+
+
+def run_main(main: Callable[[], int], program: str, argv: list[str]) -> int:
+    """Run a program's main() with `argv` as its command line; return its exit code."""
+    import sys
+
+    saved = sys.argv
+    sys.argv = [program, *argv]
+    try:
+        return main()
+    finally:
+        sys.argv = saved

@@ -13,11 +13,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
-from harness import BENCH_PASSWORD, QueryCounter, build_app, print_table, summary_ms
+from harness import (
+    BENCH_PASSWORD,
+    Figure,
+    QueryCounter,
+    build_app,
+    print_table,
+    run_main,
+    summary_ms,
+)
 
 BASELINE = "/health"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 MORE = re.compile(r'hx-get="([^"]+)"')
+# What the last main() measured, for figures(); the invoices issue's targets by path prefix.
+RESULTS: list[Figure] = []
+TARGETS_MS = {"PDF 3 lines, uncached": "<= 100", "PDF 3 lines, cached": "<= 5",
+              "Invoices page": "<= 30"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -203,11 +215,30 @@ def main() -> int:
         median, p95 = summary_ms(values)
         rows.append([name, str(len(values)), f"{median:.2f}", f"{p95:.2f}",
                      f"{median / base_median:.1f}x", f"{statements[name] / len(values):.1f}"])
+        target = next((bound for prefix, bound in TARGETS_MS.items()
+                       if name.startswith(prefix)), "")
+        if name != "GET /health (baseline)":
+            RESULTS.append(Figure(f"{name}, median ({dialect})", round(median, 2), "ms",
+                                  target, f"{median / base_median:.1f}x the /health median "
+                                  f"({base_median:.2f} ms) of the same run"))
     print()
     print_table(["path", "n", "median ms", "p95 ms", "vs base", "SQL/request"], rows)
     if problems:
         print(f"{len(problems)} unexpected answers, first: {problems[0]}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def figures(argv: list[str]) -> list[Figure]:
+    """Run with `argv` and return the figures for bench/REPORT.md (the report contract)."""
+    RESULTS.clear()
+    code = run_main(main, "invoices.py", argv)
+    if code:
+        raise RuntimeError(f"invoices.py {' '.join(argv)} exited {code}")
+    return list(RESULTS)
+
+
+# Smaller than by hand, since the report runs every program.
+REPORT_RUNS = [["--invoices", "2000", "--pdf-iterations", "5", "--iterations", "60"]]
 
 
 if __name__ == "__main__":

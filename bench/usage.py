@@ -22,11 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import prepare_database, print_table, summary_ms  # noqa: E402
+from bench.harness import Figure, prepare_database, print_table, run_main, summary_ms  # noqa: E402
 
 BATCH = 1000
 DUPLICATES = 100  # 10% of every batch repeats identifiers already sent
 METERS = ("api_calls", "storage_gb", "seats")
+# What the last main() measured, for figures().
+RESULTS: list[Figure] = []
 
 
 def free_port() -> int:
@@ -217,9 +219,33 @@ def main() -> int:
           f"{ingest_median / health_median:.1f}x",
           f"{BATCH * len(ingest) / sum(ingest):.0f}",
           f"{BATCH * args.batches / ingest_wall:.0f} events/s"]])
+    RESULTS[:] = [
+        Figure(f"usage ingestion, 1 client ({database}, gunicorn -w {args.workers})",
+               round(BATCH * len(ingest) / sum(ingest)), "events/s", ">= 10000",
+               f"batch median {ingest_median / health_median:.1f}x the /health median "
+               f"({health_median:.2f} ms) of the same run"),
+        Figure(f"usage ingestion, {args.clients} clients ({database}, gunicorn -w "
+               f"{args.workers})", round(BATCH * args.batches / ingest_wall), "events/s",
+               ">= 10000", f"/health: {args.batches / health_wall:.0f} req/s with "
+               f"{args.clients} clients in the same run")]
     if failures:
         print(f"{failures} answers were not the expected 200 with {expected_new} accepted")
     return 1 if failures else 0
+
+
+def figures(argv: list[str]) -> list[Figure]:
+    """Run with `argv` and return the figures for bench/REPORT.md (the report contract)."""
+    RESULTS.clear()
+    if "--redis-url" not in argv and os.environ.get("BENCH_REDIS_URL"):
+        argv = [*argv, "--redis-url", os.environ["BENCH_REDIS_URL"]]
+    code = run_main(main, "usage.py", argv)
+    if code:
+        raise RuntimeError(f"usage.py {' '.join(argv)} exited {code}")
+    return list(RESULTS)
+
+
+# Fewer batches than by hand: the report runs every program.
+REPORT_RUNS = [["--batches", "20"]]
 
 
 if __name__ == "__main__":

@@ -233,3 +233,57 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# The report contract (bench/README.md): figures(argv) runs main() and reads back its table.
+REPORT_RUNS = [["--lifecycles", "10"], ["--lifecycles", "10", "--stripe-latency-ms", "100"]]
+# Speed of processing against the bad-signature baseline, as the issue sets it.
+REPORT_TARGETS = {"new event": ">= 0.5", "duplicate": ">= 0.9"}
+
+
+def figures(argv: list[str]) -> list:
+    """Run with `argv`, echo what main() prints, and return its table as report figures."""
+    import contextlib
+    import io
+
+    from harness import Figure, run_main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = run_main(main, "webhooks.py", argv)
+    text = printed.getvalue()
+    print(text, end="")
+    if code:
+        raise RuntimeError(f"webhooks.py {' '.join(argv)} exited {code}")
+    latency = f", +{argv[argv.index('--stripe-latency-ms') + 1]} ms Stripe latency" if (
+        "--stripe-latency-ms" in argv) else ""
+    found = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines[:-1]):
+        if not (line.startswith("POST /webhooks/stripe") and lines[number + 1].startswith("-")):
+            continue
+        headers = [cell.strip() for cell in line.split("  ") if cell.strip()]
+        for row in lines[number + 2:]:
+            cells = [cell.strip() for cell in row.split("  ") if cell.strip()]
+            if len(cells) != len(headers):
+                break
+            record = dict(zip(headers, cells, strict=True))
+            label = record[headers[0]]
+            if "baseline" in label:
+                continue
+            if "vs base" in record:
+                slower = float(record["vs base"].rstrip("x"))
+                target = next((bound for prefix, bound in REPORT_TARGETS.items()
+                               if label.startswith(prefix)), "") if not latency else ""
+                found.append(Figure(f"webhooks {label}: speed vs bad-signature route{latency}",
+                                    round(1 / slower, 2), "x", target,
+                                    "median of the baseline over median of this path"))
+            if "events/s" in record:
+                found.append(Figure(f"webhooks {label}: throughput{latency}",
+                                    float(record["events/s"]), "events/s",
+                                    ">= 100" if latency and label.startswith("new") else ""))
+            if "Stripe calls/event" in record:
+                found.append(Figure(f"webhooks {label}: Stripe calls per event{latency}",
+                                    float(record["Stripe calls/event"]), "calls",
+                                    "<= 0.1" if latency and label.startswith("new") else ""))
+    return found

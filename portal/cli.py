@@ -17,12 +17,14 @@ from portal.embedded_sandbox import sandbox_cli
 from portal.extensions import db
 from portal.models import Account, Role, User
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
+from portal.services.backup import BackupRefused, backup_sqlite, pg_dump_command
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import event_queue, schedule_usage_report, usage_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
 from portal.services.metered_items import attach_metered_prices
 from portal.services.passwords import password_problem
+from portal.services.reconcile import reconcile
 from portal.services.stripe_client import payments_configured, stripe_client, stripe_mode
 from portal.services.usage_reconcile import reconcile_usage
 from portal.services.usage_reporting import report_usage
@@ -133,6 +135,27 @@ def create_user_command(email: str, role: str) -> None:
     click.echo(f"Created {user.role} {user.email}.")
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(path: Path) -> None:
+    """Back up the database to PATH (SQLite), or print the pg_dump command (PostgreSQL)."""
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite"):
+        try:
+            size = backup_sqlite(url, path)
+        except BackupRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Backed up the database to {path} ({size:,} bytes).")
+        return
+    if url.startswith("postgresql"):
+        click.echo("PostgreSQL is backed up with its own tool; run (the password comes from "
+                   "~/.pgpass or PGPASSWORD):")
+        click.echo(f"  {pg_dump_command(url, path)}")
+        return
+    raise click.ClickException(f"no backup method for {url.split(':', 1)[0]} databases")
+
+
 billing_cli = AppGroup("billing", help="Stripe billing: catalog, webhook events, workers.")
 
 
@@ -169,6 +192,19 @@ def retry_events_command(limit: int) -> None:
         click.echo("No failed events.")
     for status, count in sorted(outcomes.items()):
         click.echo(f"{status}: {count}")
+
+
+@billing_cli.command("reconcile")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1),
+              help="Compare objects Stripe created in this many past days.")
+@with_appcontext
+def reconcile_command(days: int) -> None:
+    """Compare the mirror with Stripe's recent objects, repair drift, print each repair."""
+    report = reconcile(days, echo=lambda found: click.echo(f"repaired {found}"))
+    for found in report.unmatched:
+        click.echo(f"unmatched {found}")
+    click.echo(f"Checked {report.checked} object(s) created since "
+               f"{report.since:%Y-%m-%d %H:%M} UTC: {len(report.repairs)} repaired.")
 
 
 @billing_cli.command("worker")
@@ -231,4 +267,5 @@ def mail_flush_command() -> None:
     click.echo(f"Sent {deliver_queued_mail()} message(s).")
 
 
-commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli, mail_cli]
+commands = [start_command, seed_command, create_user_command, billing_cli, sandbox_cli, mail_cli,
+            backup_command]

@@ -29,6 +29,7 @@ ENV_SETTINGS = (
     "MAIL_DELIVERY",
     "PDF_PAGE_SIZE",
     "PDF_CACHE_DIR",
+    "CATALOG_CACHE_S",
     "SELLER_LEGAL_NAME",
     "SELLER_ADDRESS",
     "SELLER_TAX_ID",
@@ -123,6 +124,8 @@ def default_settings(instance_path: str) -> dict:
         "SANDBOX_IN_PRODUCTION": False,
         "PDF_PAGE_SIZE": "A4",
         "PDF_CACHE_DIR": str(Path(instance_path) / "pdf-cache"),
+        # How long a process keeps its copy of the plan catalog for pages (0: read every time).
+        "CATALOG_CACHE_S": 30,
         "SELLER_LEGAL_NAME": "Billing Portal Ltd",
         "SELLER_ADDRESS": "1 Example Street\nLondon EC1A 1AA\nUnited Kingdom",
         "SELLER_TAX_ID": None,

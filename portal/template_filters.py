@@ -1,7 +1,8 @@
 """Jinja filters: every date, time and amount a page shows, formatted one way with Babel."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from babel.dates import format_datetime as babel_datetime
 from babel.numbers import format_decimal, get_group_symbol
@@ -29,7 +30,14 @@ def _as_utc(moment: datetime) -> datetime:
 
 def format_date(moment: datetime) -> str:
     """Return the UTC calendar day of an aware datetime, e.g. '29 Nov 2025'."""
-    return babel_datetime(_as_utc(moment), DATE_PATTERN, tzinfo=UTC, locale=LOCALE)
+    return _format_day(_as_utc(moment).date())
+
+
+@lru_cache(maxsize=4096)
+def _format_day(day: date) -> str:
+    """Return a calendar day as pages show it (Babel is slow; pages repeat the same days)."""
+    return babel_datetime(datetime(day.year, day.month, day.day, tzinfo=UTC), DATE_PATTERN,
+                          tzinfo=UTC, locale=LOCALE)
 
 
 def format_datetime(moment: datetime) -> str:

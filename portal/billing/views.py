@@ -14,15 +14,15 @@ from portal.billing.forms import (
     PlanForm,
 )
 from portal.billing.outcomes import attempt, audit_origin
-from portal.services.catalog import list_plans, meter_units, yearly_savings
+from portal.services.catalog import meter_units, yearly_savings
+from portal.services.catalog_cache import catalog_snapshot
 from portal.services.checkout import start_checkout
 from portal.services.invoices import (
-    failing_invoice,
     invoice_settled,
     next_invoice_estimate,
-    open_invoice,
     pay_invoice,
     recent_invoices,
+    unpaid_invoices,
 )
 from portal.services.links import external_url
 from portal.services.plan_changes import (
@@ -48,13 +48,14 @@ def dashboard():
     """Show the account's plan, status, next invoice and recent invoices."""
     account = current_user.account
     summary = summarize(live_subscription(account))
+    unpaid, failing = unpaid_invoices(account)
     return render_template(
         "billing/dashboard.html",
         account=account,
         summary=summary,
         estimate=next_invoice_estimate(account, summary),
-        unpaid=open_invoice(account),
-        failing=failing_invoice(account),
+        unpaid=unpaid,
+        failing=failing,
         invoices=recent_invoices(account),
         action_form=ActionForm(),
         usage_banners=threshold_banners(account),
@@ -69,7 +70,7 @@ def plans():
     if interval not in ("month", "year"):
         interval = "month"
     template = "_partials/plan_cards.html" if request.htmx else "billing/plans.html"
-    offered = list_plans()
+    offered = catalog_snapshot().active_plans()
     return render_template(template, plans=offered, interval=interval,
                            savings={plan.key: yearly_savings(plan) for plan in offered},
                            subscription=live_subscription(current_user.account),

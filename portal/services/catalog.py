@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from portal.extensions import db
@@ -45,8 +46,14 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict:
 
 def meter_units(catalog: dict | None = None) -> dict[str, str]:
     """Return each meter's unit name as the catalog spells it for customers ('API call')."""
-    catalog = catalog or load_catalog()
+    catalog = catalog or _catalog_file(CATALOG_PATH, CATALOG_PATH.stat().st_mtime_ns)
     return {key: meter.get("unit") or meter["name"] for key, meter in catalog["meters"].items()}
+
+
+@lru_cache(maxsize=4)
+def _catalog_file(path: Path, _modified_ns: int) -> dict:
+    """Return the parsed catalog file, read again only when it changes (pages ask often)."""
+    return load_catalog(path)
 
 
 def plan_price(lookup_key: str) -> Price | None:

@@ -28,12 +28,35 @@ class InvoicePayment:
     message: str | None = None
 
 
+# What lists of invoices never show: their lines, taxes and frozen buyer details, JSON that
+# would be decoded for every row. The invoice page and the PDF load the whole row.
+LIST_DEFERRED = (Invoice.lines, Invoice.taxes, Invoice.customer_address,
+                 Invoice.customer_tax_ids)
+
+
+# Statements every customer page runs are built once (building costs more than running).
+LISTED_INVOICES = db.select(Invoice).options(*(db.defer(column) for column in LIST_DEFERRED))
+RECENT_INVOICES = (
+    LISTED_INVOICES
+    .where(Invoice.account_id == db.bindparam("account_id"), Invoice.status != "draft")
+    .order_by(Invoice.stripe_created.desc(), Invoice.id.desc())
+    .limit(db.bindparam("limit", type_=db.Integer)))
+_UNPAID = LISTED_INVOICES.where(Invoice.account_id == db.bindparam("account_id"),
+                                Invoice.status == "open", Invoice.amount_remaining > 0)
+OPEN_INVOICE = _UNPAID.order_by(Invoice.stripe_created).limit(1)
+UNPAID_INVOICES = _UNPAID.order_by(Invoice.stripe_created, Invoice.id)
+FAILING_INVOICE = _UNPAID.where(Invoice.attempt_count > 0).order_by(
+    Invoice.stripe_created).limit(1)
+
+
+def _listed_invoices():
+    """Return a select of invoices for lists, without the columns lists never show."""
+    return LISTED_INVOICES
+
+
 def recent_invoices(account: Account, limit: int = 12) -> list[Invoice]:
     """Return the account's invoices, newest first (drafts left out)."""
-    query = (db.select(Invoice)
-             .where(Invoice.account_id == account.id, Invoice.status != "draft")
-             .order_by(Invoice.stripe_created.desc(), Invoice.id.desc()).limit(limit))
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(RECENT_INVOICES, {"account_id": account.id, "limit": limit}))
 
 
 INVOICES_PER_PAGE = 25
@@ -69,12 +92,32 @@ def _parse_cursor(cursor: str) -> tuple[datetime, int]:
     return datetime.fromtimestamp(int(created), UTC), int(row_id)
 
 
+FIRST_HISTORY_PAGE = (
+    LISTED_INVOICES
+    .where(Invoice.account_id == db.bindparam("account_id"),
+           Invoice.status.in_(CUSTOMER_STATUSES))
+    .order_by(Invoice.stripe_created.desc(), Invoice.id.desc())
+    .limit(db.bindparam("limit", type_=db.Integer)))
+REFUNDED_BY_INVOICE = (
+    db.select(Charge.stripe_invoice_id, func.sum(Charge.amount_refunded))
+    .where(Charge.stripe_invoice_id.in_(db.bindparam("paid", expanding=True)))
+    .group_by(Charge.stripe_invoice_id))
+INVOICE_YEARS = (
+    db.select(func.min(Invoice.stripe_created), func.max(Invoice.stripe_created))
+    .where(Invoice.account_id == db.bindparam("account_id")))
+
+
 def invoice_history(account_id: int, status: str | None = None, year: int | None = None,
                     cursor: str | None = None,
                     per_page: int = INVOICES_PER_PAGE) -> InvoiceHistoryPage:
     """Return a page of the account's invoices, newest first, by keyset (two queries)."""
-    query = db.select(Invoice).where(Invoice.account_id == account_id)
-    if status:
+    query = _listed_invoices().where(Invoice.account_id == account_id)
+    parameters: dict = {}
+    if not (status or year is not None or cursor):
+        # The page customers open: a statement built once.
+        query = FIRST_HISTORY_PAGE
+        parameters = {"account_id": account_id, "limit": per_page + 1}
+    elif status:
         if status not in CUSTOMER_STATUSES:
             raise BadInvoiceFilter("Unknown invoice status.")
         query = query.where(Invoice.status == status)
@@ -89,46 +132,43 @@ def invoice_history(account_id: int, status: str | None = None, year: int | None
         created, row_id = _parse_cursor(cursor)
         # Rows strictly after the cursor in (created, id) order: an index range, no OFFSET.
         query = query.where(tuple_(Invoice.stripe_created, Invoice.id) < (created, row_id))
-    query = query.order_by(Invoice.stripe_created.desc(), Invoice.id.desc()).limit(per_page + 1)
-    rows = list(db.session.scalars(query))
+    if status or year is not None or cursor:
+        query = query.order_by(Invoice.stripe_created.desc(), Invoice.id.desc()).limit(
+            per_page + 1)
+    rows = list(db.session.scalars(query, parameters))
     page = InvoiceHistoryPage(rows[:per_page])
     if len(rows) > per_page:
         page.next_cursor = _cursor_of(rows[per_page - 1])
     paid = [row.stripe_invoice_id for row in page.invoices if row.status == "paid"]
     if paid:
-        page.refunded = dict(db.session.execute(
-            db.select(Charge.stripe_invoice_id, func.sum(Charge.amount_refunded))
-            .where(Charge.stripe_invoice_id.in_(paid))
-            .group_by(Charge.stripe_invoice_id)).all())
+        page.refunded = dict(db.session.execute(REFUNDED_BY_INVOICE, {"paid": paid}).all())
     return page
 
 
 def invoice_years(account_id: int) -> list[int]:
     """Return the years the account has invoices in, newest first."""
-    created = db.session.execute(
-        db.select(func.min(Invoice.stripe_created), func.max(Invoice.stripe_created))
-        .where(Invoice.account_id == account_id)).one()
+    created = db.session.execute(INVOICE_YEARS, {"account_id": account_id}).one()
     if created[0] is None:
         return []
     return list(range(created[1].year, created[0].year - 1, -1))
 
 
+def unpaid_invoices(account: Account) -> tuple[Invoice | None, Invoice | None]:
+    """Return the oldest unpaid open invoice and the oldest whose automatic payment failed
+    (one query: an account has few open invoices)."""
+    rows = list(db.session.scalars(UNPAID_INVOICES, {"account_id": account.id}))
+    return (rows[0] if rows else None,
+            next((row for row in rows if row.attempt_count > 0), None))
+
+
 def failing_invoice(account: Account) -> Invoice | None:
     """Return the account's open invoice whose automatic payment failed, if any."""
-    query = (db.select(Invoice)
-             .where(Invoice.account_id == account.id, Invoice.status == "open",
-                    Invoice.attempt_count > 0, Invoice.amount_remaining > 0)
-             .order_by(Invoice.stripe_created).limit(1))
-    return db.session.scalar(query)
+    return db.session.scalar(FAILING_INVOICE, {"account_id": account.id})
 
 
 def open_invoice(account: Account) -> Invoice | None:
     """Return the account's oldest unpaid open invoice, if any."""
-    query = (db.select(Invoice)
-             .where(Invoice.account_id == account.id, Invoice.status == "open",
-                    Invoice.amount_remaining > 0)
-             .order_by(Invoice.stripe_created).limit(1))
-    return db.session.scalar(query)
+    return db.session.scalar(OPEN_INVOICE, {"account_id": account.id})
 
 
 def account_invoice(account: Account, stripe_invoice_id: str) -> Invoice:

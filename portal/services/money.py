@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -18,6 +19,9 @@ def to_major_units(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-minor_unit_exponent(currency))
 
 
+# Babel takes about 50 µs per amount, several per page, and pages show the same plan prices
+# and totals again and again. `typed` keeps True from passing for 1 (to_major_units refuses it).
+@lru_cache(maxsize=4096, typed=True)
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     """Format minor units for display, e.g. 1900 usd -> '$19.00', 500 jpy -> '¥500'."""
     return format_currency(to_major_units(amount, currency), currency.upper(), locale=locale)

@@ -22,12 +22,18 @@ def end_all_sessions(user: User) -> None:
     db.session.execute(db.delete(RememberToken).where(RememberToken.user_id == user.id))
 
 
+# The account comes in the same query (every customer page reads it); built once, since
+# every request runs it.
+SESSION_USER = (db.select(User).options(db.joinedload(User.account))
+                .where(User.id == db.bindparam("user_id")))
+
+
 def user_for_session(identity: str) -> User | None:
     """Return the active user a session's "id:version" identity names, if still current."""
     user_id, _, version = identity.partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.scalar(SESSION_USER, {"user_id": int(user_id)})
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user

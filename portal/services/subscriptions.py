@@ -9,6 +9,7 @@ from portal.models.subscription import LIVE_STATUSES
 from portal.services import sync
 from portal.services.audit import record_audit
 from portal.services.catalog import plan_price
+from portal.services.catalog_cache import cached_price
 from portal.services.refusals import BillingRefused
 from portal.services.stripe_client import request_id, stripe_client
 
@@ -28,15 +29,19 @@ class SubscriptionChangeRefused(BillingRefused):
     """Raised when a requested subscription change is not possible."""
 
 
+# Built once: every customer page asks, and building a statement costs more than running it.
+LIVE_SUBSCRIPTION = (
+    db.select(Subscription)
+    .where(Subscription.account_id == db.bindparam("account_id"),
+           Subscription.status.in_(LIVE_STATUSES))
+    .order_by(Subscription.stripe_created.desc())
+    .limit(1)
+)
+
+
 def live_subscription(account: Account) -> Subscription | None:
     """Return the account's newest subscription that gives (or is about to give) service."""
-    query = (
-        db.select(Subscription)
-        .where(Subscription.account_id == account.id, Subscription.status.in_(LIVE_STATUSES))
-        .order_by(Subscription.stripe_created.desc())
-        .limit(1)
-    )
-    return db.session.scalar(query)
+    return db.session.scalar(LIVE_SUBSCRIPTION, {"account_id": account.id})
 
 
 def had_subscription(account: Account) -> bool:
@@ -121,8 +126,7 @@ def summarize(subscription: Subscription | None) -> SubscriptionSummary | None:
     """Return the plan, next invoice amount and date of a subscription (no Stripe call)."""
     if subscription is None:
         return None
-    price = db.session.scalar(
-        db.select(Price).where(Price.stripe_price_id == subscription.stripe_price_id))
+    price = cached_price(subscription.stripe_price_id)
     renews = not subscription.cancel_at_period_end and subscription.status in (
         "active", "trialing", "past_due")
     amount = price.unit_amount * subscription.quantity if price and renews else None

@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 
 from flask import Flask
-from rq import Queue, Worker
+from rq import Queue, Worker, get_current_job
 
 from portal import create_app
 from portal.extensions import db
+from portal.services.jobs import process_measured
+from portal.services.logs import set_request_id
 from portal.services.mail import deliver_queued_mail
-from portal.services.webhooks import process_event
 
 # One app per worker process and configuration, built on the first job.
 _worker_apps: dict[tuple[str | None, str | None], Flask] = {}
@@ -25,9 +26,14 @@ def worker_app() -> Flask:
 
 
 def run_event(event_id: int) -> str:
-    """Process one stored Stripe event inside an RQ worker."""
-    with worker_app().app_context():
-        return process_event(event_id)
+    """Process one stored Stripe event inside an RQ worker, under the receiving request's id."""
+    job = get_current_job()
+    set_request_id((job.meta or {}).get("request_id") if job is not None else None)
+    try:
+        with worker_app().app_context():
+            return process_measured(event_id)
+    finally:
+        set_request_id(None)
 
 
 def run_mail(ids: list[int]) -> int:

@@ -15,8 +15,13 @@ from flask import Flask, Response, abort, g, request
 from portal.extensions import csrf, limiter
 from portal.services import metrics
 from portal.services.health import backlog_counts, queue_depth
-from portal.services.logs import configure_logging, new_request_id, set_request_id
-from portal.services.stripe_client import clear_deadline, start_deadline
+from portal.services.logs import (
+    configure_logging,
+    new_request_id,
+    reset_request_id,
+    set_request_id,
+)
+from portal.services.stripe_client import end_deadline, start_deadline
 
 
 def register_observability(app: Flask) -> None:
@@ -27,26 +32,31 @@ def register_observability(app: Flask) -> None:
 
     @app.before_request
     def begin_request():
-        g.request_started = time.perf_counter()
-        g.request_id = new_request_id(request.headers.get("X-Request-Id"))
-        set_request_id(g.request_id)
-        start_deadline(deadline)
+        # A stack: the embedded sandbox may post a webhook into this app while one of its
+        # requests waits (inline delivery), in the same app context.
+        request_id = new_request_id(request.headers.get("X-Request-Id"))
+        g.setdefault("observed", []).append({
+            "started": time.perf_counter(), "request_id": request_id,
+            "id_token": set_request_id(request_id), "deadline_token": start_deadline(deadline)})
 
     @app.after_request
     def finish_request(response):
-        started = g.get("request_started")
-        if started is not None:
+        observed = g.get("observed")
+        if observed:
+            current = observed[-1]
             metrics.http_request_seconds.labels(
                 request.endpoint or "unmatched", request.method, str(response.status_code)
-            ).observe(time.perf_counter() - started)
-        if g.get("request_id"):
-            response.headers.setdefault("X-Request-Id", g.request_id)
+            ).observe(time.perf_counter() - current["started"])
+            response.headers.setdefault("X-Request-Id", current["request_id"])
         return response
 
     @app.teardown_request
     def end_request(_error=None):
-        clear_deadline()
-        set_request_id(None)
+        observed = g.get("observed")
+        if observed:
+            current = observed.pop()
+            end_deadline(current["deadline_token"])
+            reset_request_id(current["id_token"])
 
     @csrf.exempt
     @limiter.exempt

@@ -9,7 +9,7 @@ from rq import Queue, Worker, get_current_job
 from portal import create_app
 from portal.extensions import db
 from portal.services.jobs import process_measured
-from portal.services.logs import set_request_id
+from portal.services.logs import reset_request_id, set_request_id
 from portal.services.mail import deliver_queued_mail
 
 # One app per worker process and configuration, built on the first job.
@@ -28,12 +28,12 @@ def worker_app() -> Flask:
 def run_event(event_id: int) -> str:
     """Process one stored Stripe event inside an RQ worker, under the receiving request's id."""
     job = get_current_job()
-    set_request_id((job.meta or {}).get("request_id") if job is not None else None)
+    token = set_request_id((job.meta or {}).get("request_id") if job is not None else None)
     try:
         with worker_app().app_context():
             return process_measured(event_id)
     finally:
-        set_request_id(None)
+        reset_request_id(token)
 
 
 def run_mail(ids: list[int]) -> int:

@@ -14,7 +14,7 @@ from portal import create_app
 from portal.sandbox import create_sandbox_app, stop_delivery_thread
 from portal.services.catalog_sync import sync_catalog
 from portal.services.jobs import enqueue_event, event_queue
-from portal.services.logs import JsonFormatter, mask, set_request_id
+from portal.services.logs import JsonFormatter, mask, reset_request_id, set_request_id
 from tests.helpers import csrf_from
 from tests.sandbox.conftest import serve_wsgi
 
@@ -110,7 +110,7 @@ def test_request_id_is_answered_and_accepted_from_the_caller(client):
 
 
 def test_json_log_lines_carry_the_request_id_and_mask_secrets():
-    set_request_id("req-abcdef12")
+    token = set_request_id("req-abcdef12")
     try:
         record = logging.LogRecord(
             "portal.test", logging.WARNING, __file__, 1,
@@ -119,7 +119,7 @@ def test_json_log_lines_carry_the_request_id_and_mask_secrets():
         record.customer_email = "someone@example.org"
         line = JsonFormatter().format(record)
     finally:
-        set_request_id(None)
+        reset_request_id(token)
     entry = json.loads(line)
     assert "\n" not in line
     assert entry["request_id"] == "req-abcdef12"
@@ -140,11 +140,11 @@ def test_request_id_is_carried_into_the_rq_job(app, make_user):
     app.config.update(WEBHOOK_PROCESSING="rq", REDIS_URL=redis_url)
     queue = event_queue(app.config)
     queue.empty()
-    set_request_id("req-carried-1234")
+    token = set_request_id("req-carried-1234")
     try:
         assert enqueue_event(987654) == "queued"
     finally:
-        set_request_id(None)
+        reset_request_id(token)
     job = queue.fetch_job("stripe-event-987654")
     assert job.meta["request_id"] == "req-carried-1234"
     queue.empty()

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import secrets
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -31,9 +31,14 @@ def new_request_id(offered: str | None = None) -> str:
     return secrets.token_hex(8)
 
 
-def set_request_id(value: str | None) -> None:
-    """Make `value` the request id of log lines from this context."""
-    _request_id.set(value)
+def set_request_id(value: str | None) -> Token:
+    """Make `value` the request id of log lines from this context; return the reset token."""
+    return _request_id.set(value)
+
+
+def reset_request_id(token: Token) -> None:
+    """Bring back the request id in force before `set_request_id` returned `token`."""
+    _request_id.reset(token)
 
 
 def current_request_id() -> str | None:

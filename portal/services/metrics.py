@@ -27,8 +27,6 @@ http_request_seconds = Histogram(
     ["endpoint", "method", "status"], buckets=LATENCY_BUCKETS)
 webhook_received = Counter(
     "portal_webhook_events_received_total", "Signed Stripe events stored, by type.", ["type"])
-webhook_duplicates = Counter(
-    "portal_webhook_events_duplicate_total", "Re-deliveries of stored events, by type.", ["type"])
 webhook_processed = Counter(
     "portal_webhook_events_processed_total",
     "Events done with (applied, or ignored for want of a handler), by type.", ["type"])

@@ -5,7 +5,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -73,14 +73,17 @@ SANDBOX_FAULT_HEADER = "Sandbox-Fault"
 _ID_SEGMENT = re.compile(r"^[a-z]+(?:_[a-z]+)*_(?=[A-Za-z0-9]*[0-9A-Z])[A-Za-z0-9]+$")
 
 
-def start_deadline(seconds: float | None) -> None:
-    """Give the Stripe calls of the current request `seconds` in all (None: no deadline)."""
-    _deadline.set(time.monotonic() + seconds if seconds else None)
+def start_deadline(seconds: float | None) -> Token:
+    """Give the Stripe calls of the current request `seconds` in all (None: no deadline).
+
+    Returns the token `end_deadline` takes to bring back the deadline in force before.
+    """
+    return _deadline.set(time.monotonic() + seconds if seconds else None)
 
 
-def clear_deadline() -> None:
-    """End the current request's deadline."""
-    _deadline.set(None)
+def end_deadline(token: Token) -> None:
+    """End a deadline begun with `start_deadline`, restoring the one before it."""
+    _deadline.reset(token)
 
 
 def deadline_left() -> float | None:

@@ -7,6 +7,9 @@ from prometheus_client import multiprocess
 
 # A worker silent this long is killed; every web request's Stripe calls end 10 s before.
 timeout = 30
+# Threads per worker (gthread): a request waiting on a slow Stripe holds one thread, not the
+# worker, so /health and other pages keep being served beside it.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
 
 def on_starting(server):

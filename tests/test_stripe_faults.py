@@ -161,16 +161,23 @@ def test_card_setup_under_fault(app, client, stripe_api, subscribed, login, faul
     user = subscribed("starter_month")
     login(user)
     token = csrf_from(client, "/billing/payment-methods")
+    page = client.get("/billing/payment-methods").get_data(as_text=True)
+    body = {"attempt": re.search(r'data-setup-attempt="([^"]+)"', page).group(1)}
     headers = {"X-CSRFToken": token}
     inject(stripe_api, "POST", "/v1/setup_intents", fault)
-    struck = client.post("/billing/payment-methods/setup-intent", headers=headers)
+    struck = client.post("/billing/payment-methods/setup-intent", headers=headers, json=body)
     if fault != "latency":
         assert struck.status_code == 503
         assert MESSAGES[fault] in struck.get_json()["error"]
     clear_faults(stripe_api)
-    secret = client.post("/billing/payment-methods/setup-intent",
-                         headers=headers).get_json()["client_secret"]
-    intent_id = secret.split("_secret_")[0]
+    # Pressed again on the same page, twice: the same SetupIntent each time.
+    secrets = [client.post("/billing/payment-methods/setup-intent", headers=headers,
+                           json=body).get_json()["client_secret"] for _ in range(2)]
+    assert secrets[0] == secrets[1]
+    intent_id = secrets[0].split("_secret_")[0]
+    customer_id = db.session.get(Account, user.account_id).stripe_customer_id
+    assert [i.id for i in stripe_api.v1.setup_intents.list(
+        params={"customer": customer_id}).data] == [intent_id]
     stripe_api.v1.setup_intents.confirm(intent_id, params={"payment_method": "pm_card_mastercard"})
     # Recording the card and making it the default: faults on the customer update.
     inject(stripe_api, "POST", "/v1/customers/*", fault)

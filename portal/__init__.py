@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, SecurityError
 from portal import config as settings
 from portal import embedded_sandbox
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.observability import register_observability
 from portal.services.stripe_client import (
     build_client,
     payments_configured,
@@ -77,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_observability(app)
     register_template_filters(app)
     register_template_helpers(app)
     register_commands(app)
@@ -121,6 +123,10 @@ def register_stripe(app: Flask) -> None:
     if stripe_mode(app.config) != "sandbox":
         missing = [name for name in ("STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
                    if not app.config.get(name)]
+        if missing == ["STRIPE_WEBHOOK_SECRET"] and settings.command_words()[:2] == [
+                "billing", "register-webhook"]:
+            # The command that creates the endpoint is how the secret is obtained.
+            missing = []
         if missing:
             # Without the webhook secret, signatures could not be checked: refuse to run.
             raise RuntimeError(f"STRIPE_SECRET_KEY is set but {', '.join(missing)} is not")

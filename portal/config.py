@@ -41,7 +41,19 @@ ENV_SETTINGS = (
     "REFUND_APPROVAL_THRESHOLD",
     "USAGE_API_RATE_LIMIT",
     "USAGE_REPORT_INTERVAL",
+    "STRIPE_CONNECT_TIMEOUT",
+    "STRIPE_READ_TIMEOUT",
+    "STRIPE_MAX_RETRIES",
+    "STRIPE_REQUEST_DEADLINE",
+    "STRIPE_HEALTH_INTERVAL",
+    "METRICS_TOKEN",
+    "METRICS_ALLOWED_IPS",
+    "LOG_FORMAT",
+    "SANDBOX_FAULT_INJECTION",
 )
+# Seconds, read as numbers.
+NUMBER_SETTINGS = ("STRIPE_CONNECT_TIMEOUT", "STRIPE_READ_TIMEOUT", "STRIPE_REQUEST_DEADLINE",
+                   "STRIPE_HEALTH_INTERVAL")
 # Where a development or test portal says it lives when PORTAL_BASE_URL is not set.
 LOCAL_BASE_URL = "http://localhost:5000"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
@@ -148,6 +160,22 @@ def default_settings(instance_path: str) -> dict:
         # With no Stripe keys, the offline sandbox answers in Stripe's place.
         "SANDBOX_ENABLED": True,
         "SANDBOX_DELIVERY": "thread",
+        # Stripe calls: seconds to connect, to wait for an answer, retries (each with the same
+        # idempotency key), and all of a web request's Stripe calls together, which must end
+        # before the server's worker timeout (gunicorn.conf.py: 30 s).
+        "STRIPE_CONNECT_TIMEOUT": 3.0,
+        "STRIPE_READ_TIMEOUT": 10.0,
+        "STRIPE_MAX_RETRIES": 2,
+        "STRIPE_REQUEST_DEADLINE": 20.0,
+        # How old /health's cached Stripe reachability may get before it is checked again.
+        "STRIPE_HEALTH_INTERVAL": 30.0,
+        # /metrics: a bearer token, and/or addresses allowed without one (comma separated).
+        "METRICS_TOKEN": None,
+        "METRICS_ALLOWED_IPS": "",
+        # "json": one JSON object per log line; "text": plain lines.
+        "LOG_FORMAT": "json",
+        # Sandbox fault injection (development and tests only; refused otherwise).
+        "SANDBOX_FAULT_INJECTION": False,
     }
 
 
@@ -160,14 +188,17 @@ def read_environment() -> dict:
             continue
         if name == "DATABASE_URL":
             found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(value)
-        elif name in ("MAIL_PORT", "PROXY_FIX_X_FOR", "USAGE_REPORT_INTERVAL"):
+        elif name in NUMBER_SETTINGS:
+            found[name] = float(value)
+        elif name in ("MAIL_PORT", "PROXY_FIX_X_FOR", "USAGE_REPORT_INTERVAL",
+                      "STRIPE_MAX_RETRIES"):
             found[name] = int(value)
         elif name == "SELLER_ADDRESS":
             # One line per address line; "\n" written literally in an env file counts too.
             found[name] = value.replace("\\n", "\n")
         elif name == "REFUND_APPROVAL_THRESHOLD":
             found[name] = parse_refund_threshold(value)
-        elif name in ("MAIL_USE_TLS", "SANDBOX_IN_PRODUCTION"):
+        elif name in ("MAIL_USE_TLS", "SANDBOX_IN_PRODUCTION", "SANDBOX_FAULT_INJECTION"):
             found[name] = value.lower() in {"1", "true", "yes", "on"}
         else:
             found[name] = value
@@ -253,6 +284,7 @@ def finish_settings(config: dict, explicit: set[str]) -> None:
         raise RuntimeError("MAIL_DELIVERY must be 'rq', 'thread', 'inline' or 'manual'")
     finish_base_url(config, explicit, development)
     check_rate_limit_storage(config, development)
+    check_request_deadline(config)
 
 
 def finish_base_url(config: dict, explicit: set[str], development: bool) -> None:
@@ -298,3 +330,25 @@ def check_rate_limit_storage(config: dict, development: bool) -> None:
         raise RuntimeError(
             f"{workers} workers with in-memory rate limits would each let an attacker try "
             "again: set REDIS_URL (shared limits) or serve with one worker")
+
+
+def check_request_deadline(config: dict) -> None:
+    """Refuse a Stripe deadline the server would cut short: the customer would get a 500."""
+    timeout = os.environ.get("PORTAL_WORKER_TIMEOUT", "")
+    if timeout.isdigit() and int(timeout) and config["STRIPE_REQUEST_DEADLINE"] >= int(timeout):
+        raise RuntimeError(
+            f"STRIPE_REQUEST_DEADLINE ({config['STRIPE_REQUEST_DEADLINE']} s) must be below the "
+            f"server's worker timeout ({timeout} s): lower it or raise gunicorn's --timeout")
+
+
+def command_words() -> list[str]:
+    """Return the words naming the flask command being run (`billing register-webhook`)."""
+    words, skip = [], False
+    for word in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif word in ("--app", "-A", "--env-file", "-e"):
+            skip = True
+        elif not word.startswith("-"):
+            words.append(word)
+    return words

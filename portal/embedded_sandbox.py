@@ -66,12 +66,17 @@ def embed(app: Flask) -> None:
         # Locked to this portal: its own key pair, and redirects back to its own origin only.
         "SANDBOX_API_KEYS": keys,
         "SANDBOX_REDIRECT_ORIGINS": [f"{base.scheme}://{base.netloc}"],
+        # Fault injection stays refused unless asked for, and never outside development/tests.
+        "SANDBOX_FAULT_INJECTION": bool(app.config.get("SANDBOX_FAULT_INJECTION"))
+        and app.config["PORTAL_ENV"] in ("development", "testing"),
     })
     app.extensions["stripe_sandbox"] = sandbox
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PREFIX: sandbox.wsgi_app})
     # The sandbox hands out browser URLs (Checkout, hosted invoices) under the portal's
     # configured address, never one a request's Host header claims.
-    http_client = InProcessHTTPClient(sandbox.wsgi_app, lambda: public_base_url(app))
+    http_client = InProcessHTTPClient(sandbox.wsgi_app, lambda: public_base_url(app),
+                                      float(app.config["STRIPE_CONNECT_TIMEOUT"]),
+                                      float(app.config["STRIPE_READ_TIMEOUT"]))
     app.extensions["stripe_http_client"] = http_client
     client = app.extensions["stripe_client"] = build_client(app.config, http_client)
     if not app.config.get("STRIPE_WEBHOOK_SECRET"):

@@ -5,14 +5,14 @@ import os
 import time
 
 from flask import Flask
-from rq import Queue, Worker
+from rq import Queue, Worker, get_current_job
 
 from portal import create_app
 from portal.extensions import db
-from portal.services.jobs import schedule_usage_report
+from portal.services.jobs import process_measured, schedule_usage_report
+from portal.services.logs import reset_request_id, set_request_id
 from portal.services.mail import deliver_queued_mail
 from portal.services.usage_reporting import report_usage
-from portal.services.webhooks import process_event
 
 # One app per worker process and configuration, built on the first job.
 _worker_apps: dict[tuple[str | None, str | None], Flask] = {}
@@ -28,9 +28,14 @@ def worker_app() -> Flask:
 
 
 def run_event(event_id: int) -> str:
-    """Process one stored Stripe event inside an RQ worker."""
-    with worker_app().app_context():
-        return process_event(event_id)
+    """Process one stored Stripe event inside an RQ worker, under the receiving request's id."""
+    job = get_current_job()
+    token = set_request_id((job.meta or {}).get("request_id") if job is not None else None)
+    try:
+        with worker_app().app_context():
+            return process_measured(event_id)
+    finally:
+        reset_request_id(token)
 
 
 def run_mail(ids: list[int]) -> int:

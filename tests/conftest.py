@@ -56,8 +56,11 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def app(database_url, tmp_path, monkeypatch):
-    """Return a portal app on the migrated test database; rows are wiped afterwards."""
+def app(database_url, tmp_path, monkeypatch, request):
+    """Return a portal app on the migrated test database; rows are wiped afterwards.
+
+    `@pytest.mark.app_settings(NAME=value, ...)` adds settings for a test or module.
+    """
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
     settings = {
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -76,6 +79,9 @@ def app(database_url, tmp_path, monkeypatch):
     if os.environ.get("TEST_REDIS_URL"):
         # Rate limits (and later background jobs) then run on a real Redis.
         settings["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    marker = request.node.get_closest_marker("app_settings")
+    if marker is not None:
+        settings.update(marker.kwargs)
     app = create_app(settings)
     with app.app_context():
         limiter.reset()

@@ -8,11 +8,22 @@ from flask import request
 from flask_login import current_user
 
 from portal.services.refusals import BillingRefused
-from portal.services.stripe_client import APIConnectionError, CardError, StripeError
+from portal.services.stripe_client import (
+    APIConnectionError,
+    CardError,
+    RateLimitError,
+    StripeError,
+    outcome_unknown,
+)
 
 log = logging.getLogger(__name__)
-UNREACHABLE = ("We could not reach our payment provider, so nothing was changed or charged. "
-               "Please try again in a minute.")
+UNREACHABLE = ("Stripe, our payment provider, is not answering, so nothing was changed or "
+               "charged. Please try again in a minute.")
+BUSY = ("Stripe, our payment provider, is too busy to take that right now, so nothing was "
+        "changed or charged. Please try again in a minute.")
+UNKNOWN = ("Stripe, our payment provider, did not confirm whether that went through. Nothing is "
+           "ever charged twice: this page updates as soon as Stripe tells us the outcome, so "
+           "please check again in a minute before trying again.")
 FAILED = ("Our payment provider could not complete that request, so nothing was changed. "
           "Please try again; if it keeps happening, contact us and quote reference {ref}.")
 
@@ -37,8 +48,13 @@ def stripe_problem(exc: StripeError) -> Problem:
     if isinstance(exc, CardError):
         # Card declines carry Stripe's customer-facing wording ("Your card was declined.").
         return Problem(exc.user_message or "The card was declined.", 402)
+    if outcome_unknown(exc):
+        # The request reached Stripe (or Stripe failed midway): its webhook settles it.
+        return Problem(UNKNOWN, 503)
     if isinstance(exc, APIConnectionError):
-        return Problem(UNREACHABLE, 502)
+        return Problem(UNREACHABLE, 503)
+    if isinstance(exc, RateLimitError):
+        return Problem(BUSY, 503)
     return Problem(FAILED.format(ref=request_id), 502)
 
 

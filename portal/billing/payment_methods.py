@@ -1,6 +1,8 @@
 """The customer's cards: list, add through Stripe Elements, make default, remove."""
 from __future__ import annotations
 
+import secrets
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -35,6 +37,8 @@ def payment_methods():
         action_form=ActionForm(),
         stripe_js=stripe_js_url(),
         publishable_key=publishable_key(),
+        # One "add card" attempt per page: its SetupIntent's idempotency key.
+        setup_attempt=secrets.token_urlsafe(16),
     )
 
 
@@ -42,7 +46,10 @@ def payment_methods():
 @customer_required
 def setup_intent():
     """Create a SetupIntent for the card the customer is entering; answer its client secret."""
-    secret, problem = attempt(create_setup_intent, current_user.account)
+    payload = request.get_json(silent=True)
+    token = payload.get("attempt") if isinstance(payload, dict) else None
+    secret, problem = attempt(create_setup_intent, current_user.account,
+                              token if isinstance(token, str) else None)
     if problem:
         return jsonify(error=problem), problem.status
     return jsonify(client_secret=secret)

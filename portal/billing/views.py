@@ -201,6 +201,12 @@ def cancel_subscription():
     subscription, problem = attempt(cancel_at_period_end, current_user.account,
                                     form.feedback.data or None, form.comment.data or None,
                                     **audit_origin())
+    if problem and problem.status == 503:
+        # Stripe did not answer: the same confirmation page, with what happened, to try again.
+        flash(problem, "error")
+        summary = summarize(live_subscription(current_user.account))
+        if summary is not None:
+            return render_template("billing/cancel.html", summary=summary, form=form), 503
     if problem:
         flash(problem, "error")
     elif subscription.current_period_end:

@@ -11,7 +11,9 @@ Entry points:
   when ``deliver_due`` is called), ``SANDBOX_API_KEYS`` (``{"secret": ..., "publishable":
   ...}``: the only keys accepted, for a sandbox embedded in one portal; None (default) accepts
   any test key, as ``sandbox serve`` does), ``SANDBOX_REDIRECT_ORIGINS`` (the origins
-  success, cancel and return URLs may point at; None allows any http(s) address).
+  success, cancel and return URLs may point at; None allows any http(s) address),
+  ``SANDBOX_FAULT_INJECTION`` (True enables ``/v1/sandbox/faults``: injected 500s, 429s,
+  latency, hangs, dropped connections and lost responses; off by default, ``core.faults``).
 - ``deliver_due(app, now=None)`` posts every due webhook delivery and returns how many
   succeeded; pass ``now`` to simulate later retries.
 - ``reset_state(app)`` empties the store.
@@ -38,6 +40,7 @@ from flask import Flask, Response, current_app, request
 from .billing.engine import run_billing
 from .core import api
 from .core.errors import StripeError
+from .core.faults import FaultInjector
 from .core.ids import new_id
 from .core.store import connect, transaction
 from .core.webhooks import DeliveryThread, deliver_due
@@ -84,7 +87,7 @@ def create_sandbox_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=os.path.join(here, "static"),
     )
     app.config.update(SANDBOX_DELIVERY="thread", SANDBOX_DELIVER=None, SANDBOX_API_KEYS=None,
-                      SANDBOX_REDIRECT_ORIGINS=None)
+                      SANDBOX_REDIRECT_ORIGINS=None, SANDBOX_FAULT_INJECTION=False)
     app.config.update(config or {})
     if not app.config.get("SANDBOX_DB"):
         os.makedirs(app.instance_path, exist_ok=True)
@@ -104,6 +107,8 @@ def create_sandbox_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["sandbox"] = {"thread": None, "lock": threading.Lock()}
     register_error_pages(app)
     app.after_request(security_headers)
+    # Outermost, so an injected fault can hold or drop the connection itself (core.faults).
+    app.wsgi_app = FaultInjector(app.wsgi_app, app.config)  # type: ignore[method-assign]
     if app.config["SANDBOX_DELIVERY"] == "thread":
         # Started on the first request so a forking server starts it in each worker.
         app.before_request(lambda: _ensure_thread(app))

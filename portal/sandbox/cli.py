@@ -26,12 +26,15 @@ def _sandbox_db() -> str:
 @sandbox_cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=12111, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option("--faults", is_flag=True,
+              help="Enable fault injection (/v1/sandbox/faults): development and tests only.")
+def serve(host: str, port: int, faults: bool) -> None:
     """Serve the sandbox API until interrupted."""
     app = create_sandbox_app(
         {
             "SANDBOX_DB": _sandbox_db(),
             "SANDBOX_DELIVERY": current_app.config.get("SANDBOX_DELIVERY", "thread"),
+            "SANDBOX_FAULT_INJECTION": faults,
         }
     )
     server = make_server(host, port, app, threaded=True)

@@ -1,13 +1,17 @@
 """Background work: webhook events run inline by default, on RQ workers when Redis is set."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from redis import Redis
 from rq import Queue
 from rq.job import Job
 
+from portal.extensions import db
+from portal.models import WebhookEvent
+from portal.services import metrics
+from portal.services.logs import current_request_id
 from portal.services.webhooks import process_event
 
 EVENT_QUEUE = "stripe-events"
@@ -35,10 +39,12 @@ def enqueue_event(event_id: int) -> str:
     if uses_rq(current_app.config):
         # The job id makes a second enqueue of the same event a no-op while it is queued.
         event_queue(current_app.config).enqueue(
-            RUN_EVENT_JOB, event_id, job_id=f"stripe-event-{event_id}", retry=None
+            RUN_EVENT_JOB, event_id, job_id=f"stripe-event-{event_id}", retry=None,
+            # The request that received the event, so the worker's log lines name it too.
+            meta={"request_id": current_request_id()},
         )
         return "queued"
-    return process_event(event_id)
+    return process_measured(event_id)
 
 
 def usage_queue(config) -> Queue:
@@ -62,3 +68,16 @@ def schedule_usage_report(config, now: float) -> str | None:
     queue.enqueue_in(timedelta(seconds=max(0.0, slot * interval - now)), RUN_USAGE_REPORT_JOB,
                      job_id=job_id, retry=None)
     return job_id
+
+
+def process_measured(event_id: int) -> str:
+    """Process a stored event and record its outcome and lag (received to processed)."""
+    status = process_event(event_id)
+    row = db.session.execute(db.select(WebhookEvent.type, WebhookEvent.received_at).where(
+        WebhookEvent.id == event_id)).first()
+    db.session.rollback()
+    if row is not None and status in ("processed", "ignored", "failed"):
+        received = row.received_at
+        lag = (datetime.now(UTC) - received).total_seconds() if received else None
+        metrics.webhook_outcome(row.type, status, lag)
+    return status

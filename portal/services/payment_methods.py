@@ -1,6 +1,7 @@
 """Cards on file: adding through a SetupIntent, choosing the default, removing."""
 from __future__ import annotations
 
+import re
 import secrets
 
 from portal.extensions import db
@@ -34,15 +35,24 @@ def _card(account: Account, payment_method_id: str) -> PaymentMethod:
     return card
 
 
-def create_setup_intent(account: Account) -> str:
-    """Start saving a card for off-session use; return the SetupIntent's client secret."""
+SETUP_ATTEMPT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def create_setup_intent(account: Account, attempt: str | None = None) -> str:
+    """Start saving a card for off-session use; return the SetupIntent's client secret.
+
+    `attempt` is the token the payment methods page was rendered with: a double click, or a
+    retry after Stripe's answer was lost, replays the same SetupIntent (which can be
+    confirmed again after a declined card); a new page is a new attempt.
+    """
     customer_id = ensure_stripe_customer(account)
+    if not attempt or not SETUP_ATTEMPT.match(attempt):
+        attempt = secrets.token_urlsafe(16)
     intent = stripe_client().v1.setup_intents.create(
         params={"customer": customer_id, "usage": "off_session",
                 "payment_method_types": ["card"],
                 "metadata": {"account_id": str(account.id)}},
-        # Each press of "add card" is its own attempt; the key guards against a resend of it.
-        options={"idempotency_key": f"setup-{account.id}-{secrets.token_hex(8)}"},
+        options={"idempotency_key": f"setup-{account.id}-{attempt}"},
     )
     return intent.client_secret
 

@@ -21,7 +21,9 @@ from portal.services.money import format_money
 from portal.services.notices import refund_notice, send_refund_succeeded
 from portal.services.stripe_client import (
     APIConnectionError,
+    RateLimitError,
     StripeError,
+    outcome_unknown,
     request_id,
     stripe_client,
 )
@@ -193,6 +195,13 @@ def send_refund(record: RefundRequest, actor: User, ip: str | None = None) -> Re
             "Stripe did not answer. Send the refund again: it is sent under the same key, "
             "so it cannot be refunded twice.") from exc
     except StripeError as exc:
+        if outcome_unknown(exc) or isinstance(exc, RateLimitError):
+            # A 500 may have refunded, a 429 did nothing: either way the record stays
+            # "sending" and sending it again replays under the same key.
+            db.session.rollback()
+            raise RefundRefused(
+                "Stripe could not take the refund just now. Send it again: it is sent under "
+                "the same key, so it cannot be refunded twice.") from exc
         db.session.rollback()
         record.transition("failed", exc.user_message or str(exc))
         record_audit(actor, "refund.failed", "refund", record.id, amount=record.amount,

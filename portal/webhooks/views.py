@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from portal.extensions import csrf, limiter
+from portal.services import metrics
 from portal.services.jobs import enqueue_event
 from portal.services.stripe_client import SignatureVerificationError
 from portal.services.webhooks import DuplicateEvent, record_event
@@ -27,6 +28,7 @@ def stripe_webhook():
         return jsonify(error="payload is not a Stripe event"), 400
     except DuplicateEvent as duplicate:
         return jsonify(received=True, duplicate=True, id=str(duplicate)), 200
+    metrics.webhook_received.labels(row.type).inc()
     status = enqueue_event(row.id)
     current_app.logger.info("stripe event %s %s: %s", row.stripe_event_id, row.type, status)
     return jsonify(received=True, id=row.stripe_event_id, status=status), 200

@@ -53,7 +53,8 @@
     try {
       const submitted = await elements.submit();
       if (submitted.error) { throw submitted.error; }
-      const intent = await post(form.dataset.setupUrl);
+      // The page's attempt token: pressing again replays the same SetupIntent at Stripe.
+      const intent = await post(form.dataset.setupUrl, { attempt: form.dataset.setupAttempt });
       const returnUrl = form.dataset.returnUrl + "?make_default=" + (makeDefault ? "1" : "0");
       const result = await stripe.confirmSetup({
         elements: elements,

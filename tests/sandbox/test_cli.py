@@ -39,7 +39,7 @@ def test_default_store_lives_in_the_instance_folder(tmp_path):
 def test_serve_is_registered():
     assert set(sandbox_cli.commands) == {"serve", "reset"}
     params = {p.name for p in sandbox_cli.commands["serve"].params}
-    assert params == {"host", "port"}
+    assert params == {"host", "port", "faults"}
 
 
 def test_app_default_database_is_in_its_instance_path(tmp_path):

@@ -6,6 +6,7 @@ from portal.models.events import WebhookEvent
 from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
 from portal.models.mail import QueuedMail
 from portal.models.refund_request import RefundRequest
+from portal.models.revenue import MrrChange, SubscriptionMrr
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
 from portal.models.usage import ApiKey, UsageEvent, UsageHourly
@@ -17,6 +18,7 @@ __all__ = [
     "Charge",
     "Invoice",
     "InvoicePayment",
+    "MrrChange",
     "PaymentMethod",
     "Price",
     "Product",
@@ -26,6 +28,7 @@ __all__ = [
     "RememberToken",
     "Role",
     "Subscription",
+    "SubscriptionMrr",
     "TaxId",
     "UsageEvent",
     "UsageHourly",

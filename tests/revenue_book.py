@@ -67,6 +67,14 @@ class BookCustomer:
             "items": [{"id": item, "price": price}]})
         self.flush()
 
+    def refund_first_payment(self, amount: int) -> None:
+        """Refund part of the customer's first charge (docs.stripe.com/api/refunds/create)."""
+        charge = self.stripe_api.v1.charges.list(params={"customer": self.customer_id}).data[-1]
+        self.stripe_api.v1.refunds.create(
+            params={"charge": charge.id, "amount": amount},
+            options={"idempotency_key": f"book-refund-{charge.id}"})
+        self.flush()
+
     def cancel(self, subscription_id: str) -> None:
         """End a subscription now."""
         self.stripe_api.v1.subscriptions.cancel(subscription_id)
@@ -88,7 +96,8 @@ def euro_prices(stripe_api) -> tuple[str, str]:
 def build_book(stripe_api, deliver_webhooks) -> dict[str, BookCustomer]:
     """Build the book the revenue tests assert on; returns its customers by name.
 
-    A (usd) 2026-01-05 Starter monthly 19.00; 2026-02-10 upgrade to Pro monthly 49.00.
+    A (usd) 2026-01-05 Starter monthly 19.00, of which 5.00 is refunded the same day;
+            2026-02-10 upgrade to Pro monthly 49.00.
     B (usd) 2026-01-12 Pro yearly 490.00; 2026-03-03 downgrade to Starter yearly 190.00.
     C (usd) 2026-01-20 Pro monthly with a 20% coupon (forever); 2026-02-15 cancels;
             2026-04-06 comes back on Starter monthly.
@@ -106,6 +115,7 @@ def build_book(stripe_api, deliver_webhooks) -> dict[str, BookCustomer]:
 
     a = BookCustomer(stripe_api, deliver_webhooks, "2026-01-05", "Alder")
     a_sub = a.subscribe(starter_month)
+    a.refund_first_payment(500)
     b = BookCustomer(stripe_api, deliver_webhooks, "2026-01-12", "Birch")
     b_sub = b.subscribe(pro_year)
     c = BookCustomer(stripe_api, deliver_webhooks, "2026-01-20", "Cedar")

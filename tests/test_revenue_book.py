@@ -37,10 +37,12 @@ import pytest
 
 from portal.extensions import db
 from portal.models import MrrChange, Role
+from portal.services.catalog_sync import sync_catalog
 from portal.services.report_sql import MonthRange
 from portal.services.revenue_reports import mrr_months, summarize
+from tests.helpers import price_id
 from tests.invoice_support import signed_in
-from tests.revenue_book import build_book
+from tests.revenue_book import BookCustomer, build_book
 
 BOOK_MOVEMENTS = [
     # (currency, day, customer, old MRR, new MRR, kind), all figures by hand (see above)
@@ -169,3 +171,22 @@ def test_book_exports_stream_every_table_as_csv_and_json(app, book, make_user):
             answer = admin.get("/admin/reports/export",
                                 query_string={**JAN_APR, "table": table, "format": fmt})
             assert answer.status_code == 200 and answer.get_data()
+
+
+def test_a_trial_counts_no_mrr_until_it_converts_then_is_new_business(
+        app, stripe_api, deliver_webhooks, make_user):
+    """docs.stripe.com/billing/subscriptions/trials: the subscription is `trialing` until
+    trial_end, then `active` with its first paid invoice."""
+    sync_catalog()
+    db.session.commit()
+    elm = BookCustomer(stripe_api, deliver_webhooks, "2026-05-03", "Elm")
+    elm.subscribe(price_id(stripe_api, "pro_year"), trial_period_days=14)
+    assert db.session.scalar(db.select(db.func.count(MrrChange.id))) == 0  # trialing: 0 MRR
+    elm.advance("2026-05-20")  # the trial ended on 17 May: 49000 / 12 = 4083 a month
+    rows = db.session.execute(db.select(MrrChange.at, MrrChange.new_mrr, MrrChange.kind)).all()
+    assert [(at.date().isoformat(), new, kind) for at, new, kind in rows] == [
+        ("2026-05-17", 4083, "new_business")]
+    auditor = signed_in(app, make_user(role=Role.AUDITOR))
+    page = auditor.get("/admin/reports/customers", query_string={
+        "currency": "usd", "first": "2026-05", "last": "2026-05"}).get_data(as_text=True)
+    assert "1 of 1 trials that ended in the range went on to pay." in page

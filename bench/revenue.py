@@ -68,7 +68,13 @@ def fill(app, book: Book) -> dict[str, int]:
                 connection.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"))
-        connection.execute(text("ANALYZE"))
+        if dialect == "sqlite":
+            connection.execute(text("ANALYZE"))
+    if dialect == "postgresql":
+        # As autovacuum would in time: statistics, and the visibility map index-only scans use.
+        with app.app_context(), db.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
     return counts
 
 

@@ -90,7 +90,8 @@ REPORT_INDEXES = (
           Charge.amount_captured),
     Index("ix_refunds_revenue", Refund.currency, Refund.stripe_created, Refund.status,
           Refund.amount),
-    Index("ix_invoices_revenue", Invoice.currency, Invoice.paid_at, Invoice.attempt_count,
+    # Recovered revenue reads only invoices paid after a failed attempt (attempt_count > 1).
+    Index("ix_invoices_revenue", Invoice.currency, Invoice.attempt_count, Invoice.paid_at,
           Invoice.amount_paid),
     Index("ix_subscriptions_trial", Subscription.currency, Subscription.trial_end),
 )

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import case
+from sqlalchemy import and_, case
 
 from portal.extensions import db
 from portal.models import Charge, Invoice, Refund
-from portal.services.report_sql import MonthRange, month_of
+from portal.services.report_sql import MonthRange, month_table
 from portal.services.revenue_reports import percent
 
 REFUND_COUNTED = ("succeeded", "pending")
@@ -54,35 +54,37 @@ class RevenueMonth:
 def revenue_months(currency: str, months: MonthRange) -> list[RevenueMonth]:
     """Return payments, refunds, failures and recoveries for each month of the range."""
     found = {month: RevenueMonth(month) for month in months.months}
-    bucket = month_of(Charge.stripe_created)
+    month = month_table(months)
+
+    def in_month(column):
+        return and_(column >= month.c.starts, column < month.c.ends)
+
     succeeded = Charge.status == "succeeded"
-    for month, amount, paid, failed in db.session.execute(
-            db.select(bucket, db.func.sum(case((succeeded, Charge.amount_captured), else_=0)),
+    for name, amount, paid, failed in db.session.execute(
+            db.select(month.c.month,
+                      db.func.sum(case((succeeded, Charge.amount_captured), else_=0)),
                       db.func.sum(case((succeeded, 1), else_=0)),
                       db.func.sum(case((Charge.status == "failed", 1), else_=0)))
-            .where(Charge.currency == currency, Charge.stripe_created >= months.start,
-                   Charge.stripe_created < months.end)
-            .group_by(bucket)):
-        if month in found:
-            row = found[month]
-            row.payments, row.payment_count, row.failed_count = (
-                int(amount or 0), int(paid or 0), int(failed or 0))
-    bucket = month_of(Refund.stripe_created)
-    for month, amount in db.session.execute(
-            db.select(bucket, db.func.sum(Refund.amount))
-            .where(Refund.currency == currency, Refund.stripe_created >= months.start,
-                   Refund.stripe_created < months.end, Refund.status.in_(REFUND_COUNTED))
-            .group_by(bucket)):
-        if month in found:
-            found[month].refunds = int(amount or 0)
-    bucket = month_of(Invoice.paid_at)
-    for month, amount, count in db.session.execute(
-            db.select(bucket, db.func.sum(Invoice.amount_paid), db.func.count())
-            .where(Invoice.currency == currency, Invoice.paid_at >= months.start,
-                   Invoice.paid_at < months.end, Invoice.attempt_count > 1)
-            .group_by(bucket)):
-        if month in found:
-            found[month].recovered, found[month].recovered_count = int(amount or 0), int(count)
+            .select_from(month)
+            .join(Charge, and_(Charge.currency == currency, in_month(Charge.stripe_created)))
+            .group_by(month.c.month)):
+        row = found[name]
+        row.payments, row.payment_count, row.failed_count = (
+            int(amount or 0), int(paid or 0), int(failed or 0))
+    for name, amount in db.session.execute(
+            db.select(month.c.month, db.func.sum(Refund.amount))
+            .select_from(month)
+            .join(Refund, and_(Refund.currency == currency, in_month(Refund.stripe_created),
+                               Refund.status.in_(REFUND_COUNTED)))
+            .group_by(month.c.month)):
+        found[name].refunds = int(amount or 0)
+    for name, amount, count in db.session.execute(
+            db.select(month.c.month, db.func.sum(Invoice.amount_paid), db.func.count())
+            .select_from(month)
+            .join(Invoice, and_(Invoice.currency == currency, Invoice.attempt_count > 1,
+                                in_month(Invoice.paid_at)))
+            .group_by(month.c.month)):
+        found[name].recovered, found[name].recovered_count = int(amount or 0), int(count)
     return list(found.values())
 
 

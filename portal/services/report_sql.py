@@ -1,40 +1,32 @@
-"""What the revenue reports share: a month range and a month bucket both databases compute."""
+"""What the revenue reports share: a range of whole UTC months, and a table of its months."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import String
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import String, literal, select, union_all
+
+from portal.models.types import UTCDateTime
 
 # The longest range a report covers, in months: enough for two years beside the last.
 MAX_MONTHS = 36
 
 
-class month_of(FunctionElement):  # noqa: N801  (reads as the SQL function it compiles to)
-    """The 'YYYY-MM' month of a UTC timestamp column, computed by the database."""
+def month_table(months: MonthRange):
+    """Return the range's months as a derived table (month 'YYYY-MM', starts, ends).
 
-    type = String()
-    inherit_cache = True
-    name = "month_of"
-
-
-@compiles(month_of, "sqlite")
-def _month_of_sqlite(element, compiler, **kw) -> str:
-    # SQLite keeps UTC timestamps as ISO text (the UTCDateTime type strips the zone).
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(month_of, "postgresql")
-def _month_of_postgresql(element, compiler, **kw) -> str:
-    # timestamptz: bucket in UTC whatever the session's time zone.
-    return f"to_char({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM')"
-
-
-@compiles(month_of)
-def _month_of_default(element, compiler, **kw) -> str:
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+    Reports join a mirror table to it on `starts <= column < ends`: each month becomes a
+    range scan of an index on (currency, column), with no function computed per row, so the
+    same query buckets by UTC month on SQLite and PostgreSQL.
+    """
+    rows = []
+    for month in months.months:
+        starts = _parse_month(month)
+        rows.append(select(literal(month, String()).label("month"),
+                           literal(starts, UTCDateTime()).label("starts"),
+                           literal(add_months(starts, 1), UTCDateTime()).label("ends")))
+    table = rows[0] if len(rows) == 1 else union_all(*rows)
+    return table.subquery("months")
 
 
 def month_start(year: int, month: int) -> datetime:

@@ -1,6 +1,6 @@
 """Revenue reports over the mirror, one currency at a time: MRR, movements, customers, plans.
 
-Every figure is an SQL aggregate (GROUP BY currency and month) over `mrr_changes`,
+Every figure is an SQL aggregate (grouped by month, one currency) over `mrr_changes`,
 `subscription_mrr` and `subscriptions`; Python only walks the handful of monthly buckets.
 Different currencies are never added together: each query names one currency.
 
@@ -29,7 +29,7 @@ from sqlalchemy import and_, case, exists
 
 from portal.extensions import db
 from portal.models import MrrChange, Price, Product, Subscription, SubscriptionMrr
-from portal.services.report_sql import MonthRange, month_of
+from portal.services.report_sql import MonthRange, month_table
 
 GROWTH = ("new_business", "expansion", "reactivation")
 LOSS = ("contraction", "churn")
@@ -80,12 +80,13 @@ def mrr_months(currency: str, months: MonthRange) -> list[MonthMovements]:
         db.select(db.func.coalesce(db.func.sum(_delta), 0),
                   db.func.coalesce(db.func.sum(won), 0), db.func.coalesce(db.func.sum(lost), 0))
         .where(MrrChange.currency == currency, MrrChange.at < months.start)).one()
-    bucket = month_of(MrrChange.at)
+    month = month_table(months)
     rows = db.session.execute(
-        db.select(bucket, MrrChange.kind, db.func.sum(_delta), db.func.count())
-        .where(MrrChange.currency == currency, MrrChange.at >= months.start,
-               MrrChange.at < months.end)
-        .group_by(bucket, MrrChange.kind)).all()
+        db.select(month.c.month, MrrChange.kind, db.func.sum(_delta), db.func.count())
+        .select_from(month)
+        .join(MrrChange, and_(MrrChange.currency == currency, MrrChange.at >= month.c.starts,
+                              MrrChange.at < month.c.ends))
+        .group_by(month.c.month, MrrChange.kind)).all()
     by_month: dict[str, dict[str, tuple[int, int]]] = {}
     for month, kind, amount, count in rows:
         by_month.setdefault(month, {})[kind] = (int(amount), int(count))
@@ -187,12 +188,15 @@ def trials(currency: str, months: MonthRange, now: datetime | None = None) -> li
     paid = exists().where(and_(
         MrrChange.stripe_subscription_id == Subscription.stripe_subscription_id,
         MrrChange.old_mrr == 0, MrrChange.new_mrr > 0))
-    bucket = month_of(Subscription.trial_end)
+    month = month_table(months)
     rows = db.session.execute(
-        db.select(bucket, db.func.count(), db.func.sum(case((paid, 1), else_=0)))
-        .where(Subscription.currency == currency, Subscription.trial_end >= months.start,
-               Subscription.trial_end < min(months.end, now))
-        .group_by(bucket)).all()
+        db.select(month.c.month, db.func.count(), db.func.sum(case((paid, 1), else_=0)))
+        .select_from(month)
+        .join(Subscription, and_(Subscription.currency == currency,
+                                 Subscription.trial_end >= month.c.starts,
+                                 Subscription.trial_end < month.c.ends))
+        .where(Subscription.trial_end < now)
+        .group_by(month.c.month)).all()
     counts = {month: (int(ended), int(converted or 0)) for month, ended, converted in rows}
     return [TrialMonth(month, *counts.get(month, (0, 0))) for month in months.months]
 

@@ -78,7 +78,7 @@ def upgrade():
     op.create_index('ix_refunds_revenue', 'refunds',
                     ['currency', 'stripe_created', 'status', 'amount'])
     op.create_index('ix_invoices_revenue', 'invoices',
-                    ['currency', 'paid_at', 'attempt_count', 'amount_paid'])
+                    ['currency', 'attempt_count', 'paid_at', 'amount_paid'])
     op.create_index('ix_subscriptions_trial', 'subscriptions', ['currency', 'trial_end'])
 
 

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from portal.admin import audit_log, refunds, views  # noqa: E402,F401  (routes register on import)
+from portal.admin import audit_log, refunds, reports, views  # noqa: E402,F401  (routes register on import)

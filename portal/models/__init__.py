@@ -7,6 +7,7 @@ from portal.models.events import WebhookEvent
 from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
 from portal.models.mail import QueuedMail
 from portal.models.refund_request import RefundRequest
+from portal.models.revenue import MrrChange, SubscriptionMrr
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
 from portal.models.usage import ApiKey, UsageEvent, UsageHourly
@@ -22,6 +23,7 @@ __all__ = [
     "CreditLedgerEntry",
     "Invoice",
     "InvoicePayment",
+    "MrrChange",
     "PaymentMethod",
     "Price",
     "Product",
@@ -32,6 +34,7 @@ __all__ = [
     "Role",
     "Subscription",
     "SubscriptionItem",
+    "SubscriptionMrr",
     "TaxId",
     "UsageEvent",
     "UsageHourly",

@@ -19,16 +19,18 @@ from portal.models import (
     Charge,
     Invoice,
     InvoicePayment,
+    MrrChange,
     PaymentMethod,
     Price,
     Product,
     Refund,
     Subscription,
     SubscriptionItem,
+    SubscriptionMrr,
     TaxId,
 )
 from portal.models.types import utcnow
-from portal.services import invoice_mirror
+from portal.services import invoice_mirror, mrr
 from portal.services.stripe_client import as_dict, response_version
 
 
@@ -108,7 +110,8 @@ def account_for_customer(customer_id: str | None) -> Account | None:
 def link_customer(account: Account, customer_id: str) -> None:
     """Tie an account to its Stripe customer and adopt mirror rows that arrived first."""
     account.stripe_customer_id = customer_id
-    for model in (Subscription, Invoice, PaymentMethod, Charge, TaxId):
+    for model in (Subscription, Invoice, PaymentMethod, Charge, TaxId, SubscriptionMrr,
+                  MrrChange):
         db.session.execute(
             db.update(model)
             .where(model.stripe_customer_id == customer_id, model.account_id.is_(None))
@@ -145,9 +148,19 @@ def customer(obj, version: int | None = None) -> Account | None:
     return upsert(Account, obj, version, fill, adopt)
 
 
-def subscription(obj, version: int | None = None) -> Subscription:
-    """Upsert a Stripe subscription (its first item is the plan price)."""
-    return upsert(Subscription, obj, version, _fill_subscription)
+def subscription(obj, version: int | None = None, *, at: int | None = None) -> Subscription:
+    """Upsert a Stripe subscription (its first item is the plan price) and track its MRR.
+
+    `at` is Stripe's time of the change when the caller knows it (the event's `created`,
+    also when the object was re-fetched), else the version's time.
+    """
+    at = at or (version if version is not None else response_version(obj))
+
+    def fill(row: Subscription, data: dict) -> None:
+        _fill_subscription(row, data)
+        mrr.track(row, data, at)
+
+    return upsert(Subscription, obj, version, fill)
 
 
 def _fill_subscription(row: Subscription, data: dict) -> None:

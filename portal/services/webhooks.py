@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -17,7 +18,7 @@ from portal.models import (
     TaxId,
     WebhookEvent,
 )
-from portal.services import credit_packs, credits, invoice_mirror, notices, sync
+from portal.services import credit_packs, credits, invoice_mirror, mrr, notices, sync
 from portal.services.payment_methods import adopt_checkout_card
 from portal.services.refunds import follow_stripe_refund
 from portal.services.stripe_client import (
@@ -94,9 +95,19 @@ def _mirror(apply: Callable, model, data: dict, created: int,
     return apply(data, created)
 
 
+def _subscription_with_coupons(subscription_id: str):
+    """Fetch a subscription with its discounts' coupons, which its MRR is net of."""
+    return stripe_client().v1.subscriptions.retrieve(
+        subscription_id, params={"expand": [mrr.DISCOUNT_EXPAND]})
+
+
 def on_subscription(data: dict, created: int) -> None:
     """Mirror a subscription from customer.subscription.* events."""
-    _mirror(sync.subscription, Subscription, data, created, "subscriptions")
+    if mrr.needs_discount_terms(data):
+        data = as_dict(_subscription_with_coupons(data["id"]))
+    # A re-fetched copy is dated by Stripe's response; the change happened at the event.
+    _mirror(partial(sync.subscription, at=created), Subscription, data, created,
+            _subscription_with_coupons)
 
 
 def on_invoice(data: dict, created: int) -> Invoice:

@@ -57,14 +57,18 @@ def needs_approval(amount: int, currency: str) -> bool:
 
 
 def refundable_amount(charge: Charge) -> int:
-    """Return what is left to refund: captured minus refunded, pending or not yet sent."""
-    mirrored = db.session.scalar(
-        db.select(db.func.coalesce(db.func.sum(Refund.amount), 0)).where(
-            Refund.stripe_charge_id == charge.stripe_charge_id,
-            Refund.status.in_(LIVE_STRIPE_STATUSES)))
-    unsent = db.session.scalar(
-        db.select(db.func.coalesce(db.func.sum(RefundRequest.amount), 0)).where(
-            RefundRequest.charge_id == charge.id, RefundRequest.status.in_(UNSENT)))
+    """Return what is left to refund: captured minus refunded, pending or not yet sent.
+
+    Both sums are read by one statement, so they come from one snapshot: a refund whose
+    record turns from "sending" to sent in the same commit that mirrors it is counted once
+    in one of them, never missed by reading them at two moments (PostgreSQL's READ COMMITTED).
+    """
+    mirrored_sum = db.select(db.func.coalesce(db.func.sum(Refund.amount), 0)).where(
+        Refund.stripe_charge_id == charge.stripe_charge_id,
+        Refund.status.in_(LIVE_STRIPE_STATUSES)).scalar_subquery()
+    unsent_sum = db.select(db.func.coalesce(db.func.sum(RefundRequest.amount), 0)).where(
+        RefundRequest.charge_id == charge.id, RefundRequest.status.in_(UNSENT)).scalar_subquery()
+    mirrored, unsent = db.session.execute(db.select(mirrored_sum, unsent_sum)).one()
     return max(0, charge.amount_captured - max(charge.amount_refunded, mirrored) - unsent)
 
 

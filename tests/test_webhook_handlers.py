@@ -9,6 +9,7 @@ from portal.models import Account, Invoice, PaymentMethod, Refund, Subscription,
 from portal.services import sync
 from portal.services.catalog_sync import sync_catalog
 from portal.services.checkout import start_checkout
+from portal.services.customers import ensure_stripe_customer
 from portal.services.webhooks import HANDLERS
 from tests.helpers import customer_with_card, price_id
 
@@ -118,6 +119,11 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
         renewing_customer.id, params={"type": "eu_vat", "value": "FR12345678901"})
     stripe_api.v1.customers.tax_ids.delete(renewing_customer.id, tax_id.id)
 
+    # customer.deleted: the account is unlinked from the customer Stripe no longer has
+    leaving_account = make_user().account
+    leaving_customer = ensure_stripe_customer(leaving_account)
+    stripe_api.v1.customers.delete(leaving_customer)
+
     delivered = total = deliver_webhooks()
     while delivered:  # a pass posts at most 100
         delivered = deliver_webhooks()
@@ -136,6 +142,7 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
 
     buyer = db.session.get(Account, buyer.id)
     assert buyer.stripe_customer_id and subscription_of(buyer).status == "active"
+    assert db.session.get(Account, leaving_account.id).stripe_customer_id is None
     assert subscription_of(failing).status == "incomplete"
     failed = db.session.scalar(db.select(Invoice).where(Invoice.account_id == failing.id))
     assert failed.status == "open" and failed.attempt_count >= 1

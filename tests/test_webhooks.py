@@ -116,7 +116,7 @@ def test_every_handled_type_has_a_handler_listed_once():
         "payment_intent.payment_failed", "payment_method.attached", "payment_method.detached",
         "customer.updated", "charge.refunded", "refund.created", "refund.updated",
         "customer.tax_id.created", "customer.tax_id.deleted", "invoice.upcoming",
-        "refund.failed", "charge.refund.updated",
+        "refund.failed", "charge.refund.updated", "customer.deleted",
     }
     # charge.succeeded/failed are handled too: they spare payment_intent.* a charge fetch.
     assert set(HANDLERS) == expected | {"charge.succeeded", "charge.failed"}

@@ -5,6 +5,7 @@ from portal.models.catalog import Price, Product
 from portal.models.events import WebhookEvent
 from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
 from portal.models.mail import QueuedMail
+from portal.models.mirror import MirrorTombstone
 from portal.models.refund_request import RefundRequest
 from portal.models.session import RememberToken
 from portal.models.subscription import PaymentMethod, Subscription
@@ -17,6 +18,7 @@ __all__ = [
     "Charge",
     "Invoice",
     "InvoicePayment",
+    "MirrorTombstone",
     "PaymentMethod",
     "Price",
     "Product",

@@ -21,6 +21,8 @@ class WebhookEvent(db.Model):
     api_version: Mapped[str | None] = mapped_column(String(64))
     stripe_created: Mapped[int] = mapped_column()
     payload: Mapped[str] = mapped_column(Text)
+    # The Stripe id of the event's object, so a burst about one object is handled as one.
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

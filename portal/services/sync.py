@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from portal.extensions import db
 from portal.models import (
@@ -19,6 +19,7 @@ from portal.models import (
     Charge,
     Invoice,
     InvoicePayment,
+    MirrorTombstone,
     PaymentMethod,
     Price,
     Product,
@@ -54,31 +55,81 @@ def is_stale(row, version: int | None) -> bool:
     return row is not None and version is not None and version < row.version
 
 
-# What a fill function returns when the Stripe object no longer belongs in the mirror.
+# What a fill function returns when the Stripe object does not (or no longer) belong in the
+# mirror without being deleted at Stripe (a card not attached to anyone yet): no trace kept.
 DROP = object()
+# What it returns when Stripe deleted the object: the row goes and a tombstone stays.
+DELETED = object()
+
+
+def lock_object(stripe_id: str) -> None:
+    """Serialise every writer of one Stripe object, even before its row or tombstone exists.
+
+    PostgreSQL takes a transaction-scoped advisory lock on the id; SQLite has one writer at a
+    time anyway (a second one fails with "database is locked" and its event is run again).
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:id))"),
+                           {"id": stripe_id})
+
+
+def tombstone(stripe_id: str) -> MirrorTombstone | None:
+    """Return the tombstone of a Stripe object the mirror saw deleted, if any."""
+    return db.session.scalar(db.select(MirrorTombstone).where(
+        MirrorTombstone.stripe_id == stripe_id))
+
+
+def _bury(model, stripe_id: str, version: int | None) -> None:
+    """Record (or move forward) the tombstone of a deleted object."""
+    grave = tombstone(stripe_id)
+    if grave is None:
+        grave = MirrorTombstone(stripe_id=stripe_id, object_type=model.__tablename__, version=0)
+        db.session.add(grave)
+    grave.version = max(grave.version, version or 0)
+
+
+def _remove(row) -> None:
+    """Delete a mirror row (a model may instead define `forget_stripe_object`)."""
+    forget = getattr(row, "forget_stripe_object", None)
+    if forget is not None:
+        forget()
+    elif inspect(row).persistent:
+        db.session.delete(row)
 
 
 def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
            adopt: Callable[[dict], Any] | None = None):
     """Write a Stripe object into its mirror row unless the row holds a newer version.
 
-    `fill(row, data)` copies the object's fields (or returns DROP to remove the row). A
-    missing row is made by `adopt(data)` (None: the object is not ours) or else built new;
-    it is added to the session only once filled, since an autoflush of a half-filled row
-    would break its NOT NULL columns. Returns the row, or None when there is none.
+    `fill(row, data)` copies the object's fields, or returns DROP to remove the row, or
+    DELETED to remove it and leave a tombstone. An object with a tombstone stays deleted:
+    Stripe never brings back a deleted customer or tax id, nor re-attaches a detached card
+    (docs.stripe.com/api/payment_methods/detach). A missing row is made by `adopt(data)`
+    (None: the object is not ours) or else built new; it is added to the session only once
+    filled, since an autoflush of a half-filled row would break its NOT NULL columns.
+    Returns the row, or None when there is none.
     """
     data = as_dict(obj)
     version = version if version is not None else response_version(obj)
+    lock_object(data["id"])
     row = _row(model, data["id"])
     if is_stale(row, version):
         return row
     if row is None:
+        grave = tombstone(data["id"])
+        if grave is not None:
+            if data.get("deleted"):
+                grave.version = max(grave.version, version or 0)
+            return None
         row = adopt(data) if adopt else model(**{model.__stripe_id__: data["id"]}, version=0)
         if row is None:
             return None
-    if fill(row, data) is DROP:
+    outcome = fill(row, data)
+    if outcome is DROP or outcome is DELETED:
         if inspect(row).persistent:
-            db.session.delete(row)
+            _remove(row)
+        if outcome is DELETED:
+            _bury(model, data["id"], version)
         return None
     if data.get("created"):
         row.stripe_created = _time(data["created"])
@@ -129,10 +180,10 @@ def customer(obj, version: int | None = None) -> Account | None:
         link_customer(account, data["id"])
         return account
 
-    def fill(account: Account, data: dict) -> None:
+    def fill(account: Account, data: dict) -> object | None:
         if data.get("deleted"):
-            account.default_payment_method_id = None
-            return
+            _bury_belongings(data["id"], version)
+            return DELETED
         settings = data.get("invoice_settings") or {}
         account.balance = int(data.get("balance") or 0)
         account.balance_currency = data.get("currency") or account.balance_currency
@@ -140,8 +191,23 @@ def customer(obj, version: int | None = None) -> Account | None:
         account.billing_email = data.get("email")
         account.address = data.get("address")
         account.default_payment_method_id = _id(settings.get("default_payment_method"))
+        return None
 
     return upsert(Account, obj, version, fill, adopt)
+
+
+def _bury_belongings(customer_id: str, version: int | None) -> None:
+    """Remove the cards and tax ids of a deleted customer: they went with it at Stripe."""
+    for model in (PaymentMethod, TaxId):
+        for row in db.session.scalars(db.select(model).where(
+                model.stripe_customer_id == customer_id)):
+            _bury(model, row.stripe_id, version)
+            db.session.delete(row)
+
+
+def _customer_deleted(customer_id: str | None) -> bool:
+    """Tell whether the mirror saw this Stripe customer deleted."""
+    return bool(customer_id) and tombstone(customer_id) is not None
 
 
 def subscription(obj, version: int | None = None) -> Subscription:
@@ -256,11 +322,17 @@ def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
 
 
 def _fill_payment_method(row: PaymentMethod, data: dict) -> object | None:
-    """Copy an attached card's fields onto its mirror row; DROP a detached one."""
+    """Copy an attached card's fields onto its mirror row; a detached one is DELETED."""
+    if data.get("deleted"):
+        return DELETED
     customer_id = _id(data.get("customer"))
     card = data.get("card") or {}
     if not customer_id or not card:
-        return DROP
+        # A card the mirror held that has no customer now was detached; one never held was
+        # simply not attached yet.
+        return DELETED if inspect(row).persistent else DROP
+    if _customer_deleted(customer_id):
+        return DELETED
     row.stripe_customer_id = customer_id
     account = account_for_customer(customer_id)
     row.account_id = account.id if account else None
@@ -269,6 +341,7 @@ def _fill_payment_method(row: PaymentMethod, data: dict) -> object | None:
     row.exp_month = card.get("exp_month") or 1
     row.exp_year = card.get("exp_year") or 1970
     row.fingerprint = card.get("fingerprint")
+    return None
 
 
 def charge(obj, version: int | None = None) -> Charge:
@@ -342,8 +415,8 @@ def tax_id(obj, version: int | None = None) -> TaxId | None:
 
 def _fill_tax_id(row: TaxId, data: dict) -> object:
     """Copy a tax id's type and value, or say it no longer belongs in the mirror."""
-    if data.get("deleted"):
-        return DROP
+    if data.get("deleted") or _customer_deleted(_id(data.get("customer"))):
+        return DELETED
     _belongs_to_customer(row, _id(data.get("customer")))
     row.type = data["type"]
     row.value = data["value"]

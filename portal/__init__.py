@@ -4,7 +4,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -246,7 +255,9 @@ def register_template_helpers(app: Flask) -> None:
             "stripe_mode": stripe_mode(app.config),
             "payments_ready": payments_configured(app.config),
             # Built only for signed-in pages: the header's sign-out button needs its CSRF.
-            "logout_form": LogoutForm() if current_user.is_authenticated else None,
+            # Mail rendered in an RQ worker has no request, hence no user at all.
+            "logout_form": LogoutForm() if has_request_context()
+            and current_user.is_authenticated else None,
             "sandbox_in_production": bool(app.config.get("SANDBOX_IN_PRODUCTION")
                                           and "stripe_sandbox" in app.extensions
                                           and app.config["PORTAL_ENV"] == "production"),

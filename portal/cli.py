@@ -18,6 +18,7 @@ from portal.models import Account, Role, User
 from portal.services.accounts import EmailTaken, create_staff_user, hash_password
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
+from portal.services.event_inbox import MIN_KEEP_DAYS, prune_events
 from portal.services.jobs import event_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
 from portal.services.passwords import password_problem
@@ -165,6 +166,14 @@ def retry_events_command(limit: int) -> None:
         click.echo("No failed events.")
     for status, count in sorted(outcomes.items()):
         click.echo(f"{status}: {count}")
+
+
+@billing_cli.command("prune-events")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=MIN_KEEP_DAYS),
+              help="Delete processed events received longer ago than this.")
+def prune_events_command(days: int) -> None:
+    """Delete old processed webhook events; failed and pending ones are kept."""
+    click.echo(f"Pruned {prune_events(days)} processed event(s) older than {days} days.")
 
 
 @billing_cli.command("worker")

@@ -3,9 +3,9 @@
 Stripe dates events to the second and does not deliver them in order
 (docs.stripe.com/webhooks#event-ordering), so several events about one object often share a
 `created`. Within one second their order is read from `previous_attributes`, which lists the
-old values of every attribute the change touched (docs.stripe.com/api/events/object): an
-event whose previous values are exactly another event's object came after it. When that does
-not single one state out, the caller asks Stripe for its current copy instead.
+old values of every attribute the change touched (docs.stripe.com/api/events/object): a
+change can only come right after a state holding those values. When that does not single one
+final state out, the caller asks Stripe for its current copy instead.
 """
 from __future__ import annotations
 
@@ -73,27 +73,57 @@ def _matches(obj: Any, previous: Any) -> bool:
     return obj == previous
 
 
-def _follows(later: Sighting, earlier: Sighting) -> bool:
-    """Tell whether `later` provably happened after `earlier` (both in the same second)."""
-    if later.obj == earlier.obj:
+def _can_follow(earlier: Sighting, later: Sighting) -> bool:
+    """Tell whether `later` may come right after `earlier` (both in the same second)."""
+    if earlier.type in DELETION_TYPES or later.type.endswith(".created"):
         return False
-    if later.type in DELETION_TYPES and earlier.type not in DELETION_TYPES:
-        return True
-    if earlier.type.endswith(".created") and not later.type.endswith(".created"):
-        return True
     later_progress, earlier_progress = progress(later.obj), progress(earlier.obj)
     if later_progress is not None and earlier_progress is not None \
-            and later_progress != earlier_progress:
-        return later_progress > earlier_progress
-    return bool(later.previous) and _matches(earlier.obj, later.previous)
+            and later_progress < earlier_progress:
+        return False
+    # The state just before a change is the one its previous_attributes describe.
+    return not later.previous or _matches(earlier.obj, later.previous)
+
+
+# Orders explored before the same-second events are called unclear (Stripe is asked then).
+SEARCH_BUDGET = 5000
 
 
 def latest_of(sightings: list[Sighting]) -> dict | None:
-    """Return the object of the last of these same-second sightings, or None if unclear."""
-    survivors = [one for one in sightings
-                 if not any(_follows(other, one) for other in sightings if other is not one)]
-    states = {json.dumps(one.obj, sort_keys=True): one.obj for one in survivors}
-    return next(iter(states.values())) if len(states) == 1 else None
+    """Return the object of the last of these same-second sightings, or None if unclear.
+
+    Every order of the sightings in which each change follows the state its
+    previous_attributes describe (creations first, deletions last, forward-only statuses
+    never going back) is a possible history; the answer is the final state when all
+    possible histories end in the same one.
+    """
+    unique: dict[str, Sighting] = {}
+    for one in sightings:
+        unique.setdefault(json.dumps([one.obj, one.previous], sort_keys=True), one)
+    candidates = list(unique.values())
+    if len({json.dumps(one.obj, sort_keys=True) for one in candidates}) == 1:
+        return candidates[0].obj
+    endings: dict[str, dict] = {}
+    budget = [SEARCH_BUDGET]
+
+    def extend(path: list[Sighting], left: list[Sighting]) -> bool:
+        """Walk the possible orders; return False to stop (unclear or out of budget)."""
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        if not left:
+            endings.setdefault(json.dumps(path[-1].obj, sort_keys=True), path[-1].obj)
+            return len(endings) == 1
+        for index, one in enumerate(left):
+            if path and not _can_follow(path[-1], one):
+                continue
+            if not extend([*path, one], left[:index] + left[index + 1:]):
+                return False
+        return True
+
+    if not extend([], candidates) or len(endings) != 1:
+        return None
+    return next(iter(endings.values()))
 
 
 # Deletions Stripe never undoes; the object they carry is marked `deleted` for the mirror.

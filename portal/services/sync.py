@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 from portal.extensions import db
 from portal.models import (
@@ -19,7 +19,6 @@ from portal.models import (
     Charge,
     Invoice,
     InvoicePayment,
-    MirrorTombstone,
     PaymentMethod,
     Price,
     Product,
@@ -30,6 +29,7 @@ from portal.models import (
 from portal.models.types import utcnow
 from portal.services import invoice_mirror
 from portal.services.stripe_client import as_dict, response_version
+from portal.services.tombstones import bury, lock_object, remove, tombstone
 
 
 def _time(value: int | None) -> datetime | None:
@@ -62,41 +62,6 @@ DROP = object()
 DELETED = object()
 
 
-def lock_object(stripe_id: str) -> None:
-    """Serialise every writer of one Stripe object, even before its row or tombstone exists.
-
-    PostgreSQL takes a transaction-scoped advisory lock on the id; SQLite has one writer at a
-    time anyway (a second one fails with "database is locked" and its event is run again).
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:id))"),
-                           {"id": stripe_id})
-
-
-def tombstone(stripe_id: str) -> MirrorTombstone | None:
-    """Return the tombstone of a Stripe object the mirror saw deleted, if any."""
-    return db.session.scalar(db.select(MirrorTombstone).where(
-        MirrorTombstone.stripe_id == stripe_id))
-
-
-def _bury(model, stripe_id: str, version: int | None) -> None:
-    """Record (or move forward) the tombstone of a deleted object."""
-    grave = tombstone(stripe_id)
-    if grave is None:
-        grave = MirrorTombstone(stripe_id=stripe_id, object_type=model.__tablename__, version=0)
-        db.session.add(grave)
-    grave.version = max(grave.version, version or 0)
-
-
-def _remove(row) -> None:
-    """Delete a mirror row (a model may instead define `forget_stripe_object`)."""
-    forget = getattr(row, "forget_stripe_object", None)
-    if forget is not None:
-        forget()
-    elif inspect(row).persistent:
-        db.session.delete(row)
-
-
 def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
            adopt: Callable[[dict], Any] | None = None):
     """Write a Stripe object into its mirror row unless the row holds a newer version.
@@ -127,9 +92,9 @@ def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
     outcome = fill(row, data)
     if outcome is DROP or outcome is DELETED:
         if inspect(row).persistent:
-            _remove(row)
+            remove(row)
         if outcome is DELETED:
-            _bury(model, data["id"], version)
+            bury(model, data["id"], version)
         return None
     if data.get("created"):
         row.stripe_created = _time(data["created"])
@@ -201,7 +166,7 @@ def _bury_belongings(customer_id: str, version: int | None) -> None:
     for model in (PaymentMethod, TaxId):
         for row in db.session.scalars(db.select(model).where(
                 model.stripe_customer_id == customer_id)):
-            _bury(model, row.stripe_id, version)
+            bury(model, row.stripe_id, version)
             db.session.delete(row)
 
 

@@ -28,6 +28,7 @@ from portal.services.stripe_client import (
     stripe_client,
     verify_event,
 )
+from portal.services.tombstones import tombstone
 
 Handler = Callable[[dict, int], None]
 CONFLICT_RETRIES = 3
@@ -82,7 +83,7 @@ def _stored_version(model, stripe_id: str) -> int | None:
     version = db.session.scalar(
         db.select(model.version).where(model.stripe_id_column() == stripe_id))
     if version is None:
-        grave = sync.tombstone(stripe_id)
+        grave = tombstone(stripe_id)
         version = grave.version if grave is not None else None
     return version
 
@@ -108,7 +109,7 @@ def settle(model, data: dict, created: int, fetch: Callable[[str], object]
     """
     stored = _stored_version(model, data["id"])
     newest = newest_known(data["id"], _this_sighting(data, created))
-    if sync.tombstone(data["id"]) is not None:
+    if tombstone(data["id"]) is not None:
         return None
     if stored is not None and newest.created < stored:
         return None

@@ -245,20 +245,3 @@ def test_concurrent_delivery_in_any_order_ends_on_stripe(app, stripe_api, make_u
         mirror = snapshot()
         assert mirror == expected, (seed, differences(mirror, expected))
 
-
-def test_a_burst_about_one_subscription_costs_at_most_one_fetch(app, client, stripe_api,
-                                                                make_user):
-    run_lifecycles(stripe_api, make_user)
-    deliveries = capture_deliveries(app)
-    transport = app.extensions["stripe_http_client"]
-    by_subscription: dict[str, list] = {}
-    for delivery in deliveries:
-        event = json.loads(delivery[1])
-        if event["type"].startswith("customer.subscription."):
-            by_subscription.setdefault(event["data"]["object"]["id"], []).append(delivery)
-    assert max(len(burst) for burst in by_subscription.values()) >= 4
-    for seed, burst in enumerate(by_subscription.values()):
-        burst = list(reversed(burst)) if seed % 2 else burst
-        before = transport.requests_sent
-        assert set(post_all(client, burst)) == {200}
-        assert transport.requests_sent - before <= 1

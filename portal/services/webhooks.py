@@ -113,7 +113,9 @@ def settle(model, data: dict, created: int, fetch: Callable[[str], object]
         return None
     if stored is not None and newest.created < stored:
         return None
-    if newest.obj is not None:
+    # A row of the same second may come from a fresh copy (a view that just called Stripe)
+    # newer than every event of that second, so only a newer second is applied as it is.
+    if newest.obj is not None and (stored is None or newest.created > stored):
         return newest.obj, newest.created
     fresh = fetch(data["id"])
     return as_dict(fresh), max(response_version(fresh) or 0, newest.created, stored or 0)

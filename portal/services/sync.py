@@ -320,6 +320,9 @@ def _fill_charge(row: Charge, data: dict) -> None:
     row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
     row.stripe_payment_intent_id = _id(data.get("payment_intent"))
     if row.stripe_invoice_id is None and row.stripe_payment_intent_id:
+        # Serialised with the invoice payment's writer (see _fill_invoice_payment), so under
+        # READ COMMITTED this look-up runs after that writer committed, or before it started.
+        lock_object(row.stripe_payment_intent_id)
         row.stripe_invoice_id = db.session.scalar(
             db.select(InvoicePayment.stripe_invoice_id).where(
                 InvoicePayment.stripe_payment_intent_id == row.stripe_payment_intent_id))
@@ -366,6 +369,10 @@ def _fill_invoice_payment(row: InvoicePayment, data: dict) -> None:
     row.status = data.get("status") or "open"
     row.amount_paid = data.get("amount_paid")
     if row.stripe_payment_intent_id:
+        # A charge of this payment intent inserted by a transaction still running is invisible
+        # to this UPDATE, and that charge's own look-up cannot see this uncommitted row: both
+        # writers take the payment intent's lock, so whichever comes second sees the other.
+        lock_object(row.stripe_payment_intent_id)
         db.session.execute(
             db.update(Charge)
             .where(Charge.stripe_payment_intent_id == row.stripe_payment_intent_id,

@@ -280,16 +280,9 @@ def on_payment_intent(data: dict, created: int) -> None:
 
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge, the invoice it paid and the refunds it lists."""
-    row = _mirror(sync.charge, Charge, data, created, "charges")
-    if (row is not None and row.status == "succeeded" and row.stripe_invoice_id is None
-            and row.stripe_payment_intent_id):
-        # Since API 2025-03-31 a charge does not name its invoice: the invoice payment does.
-        # Asked here too, since the paid invoice's handler may run beside this one and miss
-        # the charge row this transaction is inserting.
-        payments = stripe_client().v1.invoice_payments.list(params={"payment": {
-            "type": "payment_intent", "payment_intent": row.stripe_payment_intent_id}})
-        for payment in payments.data:
-            sync.invoice_payment(payment)
+    # Since API 2025-03-31 a charge does not name its invoice: the invoice payment does, and
+    # whichever of the two is written second ties them (sync.charge, sync.invoice_payment).
+    _mirror(sync.charge, Charge, data, created, "charges")
     for refund in (data.get("refunds") or {}).get("data") or []:
         follow_stripe_refund(_mirror(sync.refund, Refund, refund, created, "refunds"))
 

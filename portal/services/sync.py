@@ -281,8 +281,21 @@ def _fill_invoice(row: Invoice, data: dict, lines: list[dict] | None,
         row.last_payment_error_code = row.last_payment_error = None
 
 
+def _lock_customer_of(obj) -> None:
+    """Take the lock of the customer an object names before the object's own lock.
+
+    The customer's deletion (holding that lock) removes its cards and tax ids, and a card or
+    tax id is not written for a customer the mirror saw deleted: under READ COMMITTED each
+    could miss the other's uncommitted rows, so the two are serialised, always customer first.
+    """
+    customer_id = _id(as_dict(obj).get("customer"))
+    if customer_id:
+        lock_object(customer_id)
+
+
 def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
     """Upsert an attached card, or drop it once detached."""
+    _lock_customer_of(obj)
     return upsert(PaymentMethod, obj, version, _fill_payment_method)
 
 
@@ -382,6 +395,7 @@ def _fill_invoice_payment(row: InvoicePayment, data: dict) -> None:
 
 def tax_id(obj, version: int | None = None) -> TaxId | None:
     """Upsert a customer's tax id, or drop it once deleted."""
+    _lock_customer_of(obj)
     return upsert(TaxId, obj, version, _fill_tax_id)
 
 

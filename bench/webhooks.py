@@ -40,6 +40,17 @@ def parse_args() -> argparse.Namespace:
                              "stand-in for the network to real Stripe (default 0)")
     parser.add_argument("--by-type", action="store_true",
                         help="also print new-event figures per event type")
+    parser.add_argument("--served", action="store_true",
+                        help="run against gunicorn -w 2 with Stripe behind a latency proxy, "
+                             "as ratios to GET /health, plus a burst (see bench/README.md)")
+    parser.add_argument("--burst-lifecycles", type=int, default=40,
+                        help="--served: lifecycles whose events make the burst (default 40)")
+    parser.add_argument("--burst-latency-ms", type=float, default=100.0,
+                        help="--served: delay added to every Stripe call during the burst "
+                             "(default 100)")
+    parser.add_argument("--redis-url", default=None,
+                        help="--served: also run with RQ and 2 workers on this Redis "
+                             "(its database is FLUSHED)")
     return parser.parse_args()
 
 
@@ -124,9 +135,29 @@ def add_latency(app: Flask, seconds: float) -> None:
     transport.request = delayed
 
 
+def served_traffic_maker(seed: int):
+    """Return make(app, first, count): lifecycles run in-process, their deliveries captured."""
+    from portal.services.stripe_client import stripe_client
+
+    rng = random.Random(seed)
+    prices: dict[int, tuple[str, str]] = {}
+
+    def make(app: Flask, first: int, count: int) -> list[tuple[dict, bytes]]:
+        if id(app) not in prices:
+            with app.test_request_context("/"):
+                prices[id(app)] = create_prices(stripe_client())
+        return make_traffic(app, first, count, prices[id(app)], rng)
+
+    return make
+
+
 def main() -> int:
     """Build the traffic, time it against the baseline and print the figures."""
     args = parse_args()
+    if args.served:
+        from webhooks_served import main_served
+
+        return main_served(args, served_traffic_maker(args.seed))
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         app = build_app(args.database_url, Path(tmp))

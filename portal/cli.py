@@ -20,6 +20,7 @@ from portal.services.accounts import EmailTaken, create_staff_user, hash_passwor
 from portal.services.backup import BackupRefused, backup_sqlite, pg_dump_command
 from portal.services.catalog import seed_plans
 from portal.services.catalog_sync import sync_catalog
+from portal.services.event_inbox import MIN_KEEP_DAYS, prune_events
 from portal.services.jobs import event_queue, schedule_usage_report, usage_queue
 from portal.services.mail import MAIL_QUEUE, deliver_queued_mail
 from portal.services.metered_items import attach_metered_prices
@@ -205,6 +206,14 @@ def reconcile_command(days: int) -> None:
         click.echo(f"unmatched {found}")
     click.echo(f"Checked {report.checked} object(s) created since "
                f"{report.since:%Y-%m-%d %H:%M} UTC: {len(report.repairs)} repaired.")
+
+
+@billing_cli.command("prune-events")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=MIN_KEEP_DAYS),
+              help="Delete processed events received longer ago than this.")
+def prune_events_command(days: int) -> None:
+    """Delete old processed webhook events; failed and pending ones are kept."""
+    click.echo(f"Pruned {prune_events(days)} processed event(s) older than {days} days.")
 
 
 @billing_cli.command("worker")

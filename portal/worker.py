@@ -9,7 +9,12 @@ from rq import Queue, Worker, get_current_job
 
 from portal import create_app
 from portal.extensions import db
-from portal.services.jobs import process_measured, schedule_usage_report
+from portal.services.jobs import (
+    EVENT_QUEUE,
+    process_measured,
+    requeue_pending_events,
+    schedule_usage_report,
+)
 from portal.services.logs import reset_request_id, set_request_id
 from portal.services.mail import deliver_queued_mail
 from portal.services.usage_reporting import report_usage
@@ -62,8 +67,20 @@ def close_worker_apps() -> None:
 
 
 def work(queues: list[Queue], burst: bool = False) -> None:
-    """Run an RQ worker on `queues` until stopped (or until they are empty, with `burst`)."""
+    """Run an RQ worker on `queues` until stopped (or until they are empty, with `burst`).
+
+    First the webhook events left pending (by a worker that died mid-job, say) are queued
+    again, so none is lost.
+    """
     try:
+        # Built here, before RQ forks a process per job, so each job inherits the app
+        # instead of building its own; the pool is emptied so no job shares a connection.
+        with worker_app().app_context():
+            for queue in queues:
+                if queue.name == EVENT_QUEUE:
+                    requeue_pending_events(queue)
+            db.session.remove()
+            db.engine.dispose()
         # The scheduler moves due `enqueue_in` jobs (the usage report chain) onto their queue.
         Worker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=True)
     finally:

@@ -9,6 +9,7 @@ from portal.models import Account, Invoice, PaymentMethod, Refund, Subscription,
 from portal.services import sync
 from portal.services.catalog_sync import sync_catalog
 from portal.services.checkout import start_checkout
+from portal.services.customers import ensure_stripe_customer
 from portal.services.webhooks import HANDLERS
 from tests.helpers import customer_with_card, price_id
 
@@ -124,6 +125,11 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
         "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 500}},
         "applicability_config": {"scope": {"price_type": "metered"}}})
 
+    # customer.deleted: the account is unlinked from the customer Stripe no longer has
+    leaving_account = make_user().account
+    leaving_customer = ensure_stripe_customer(leaving_account)
+    stripe_api.v1.customers.delete(leaving_customer)
+
     delivered = total = deliver_webhooks()
     while delivered:  # a pass posts at most 100
         delivered = deliver_webhooks()
@@ -142,6 +148,7 @@ def test_every_handler_runs_on_real_events(app, client, stripe_api, make_user, d
 
     buyer = db.session.get(Account, buyer.id)
     assert buyer.stripe_customer_id and subscription_of(buyer).status == "active"
+    assert db.session.get(Account, leaving_account.id).stripe_customer_id is None
     assert subscription_of(failing).status == "incomplete"
     failed = db.session.scalar(db.select(Invoice).where(Invoice.account_id == failing.id))
     assert failed.status == "open" and failed.attempt_count >= 1

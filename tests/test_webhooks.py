@@ -118,6 +118,7 @@ def test_every_handled_type_has_a_handler_listed_once():
         "customer.tax_id.created", "customer.tax_id.deleted", "invoice.upcoming",
         "refund.failed", "charge.refund.updated",
         "billing.credit_grant.created", "billing.credit_balance_transaction.created",
+        "customer.deleted",
     }
     # charge.succeeded/failed are handled too: they spare payment_intent.* a charge fetch.
     assert set(HANDLERS) == expected | {"charge.succeeded", "charge.failed"}

@@ -50,6 +50,16 @@ class Account(StripeMirror, db.Model):
         """Return the credit Stripe holds for this account (0 when it owes a debit)."""
         return max(0, -self.balance)
 
+    def forget_stripe_object(self) -> None:
+        """Unlink the account from its deleted Stripe customer; the account itself stays.
+
+        What was mirrored from the customer (billing details, balance) went with it.
+        """
+        self.stripe_customer_id = None
+        self.default_payment_method_id = None
+        self.legal_name = self.billing_email = self.address = None
+        self.balance = 0
+
     users: Mapped[list[User]] = relationship(back_populates="account", order_by="User.id")
 
     __table_args__ = (

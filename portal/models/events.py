@@ -23,6 +23,8 @@ class WebhookEvent(db.Model):
     payload: Mapped[str] = mapped_column(Text)
     # The Stripe customer the event's object belongs to, so an account lists its events.
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The Stripe id of the event's object, so a burst about one object is handled as one.
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

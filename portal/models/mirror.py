@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from portal.extensions import db
 from portal.models.types import UTCDateTime, utcnow
 
 
@@ -53,3 +54,19 @@ class StripeMirror:
     def stripe_id(self) -> str | None:
         """Return this row's Stripe id."""
         return getattr(self, self.__stripe_id__)
+
+
+class MirrorTombstone(db.Model):
+    """A Stripe object the mirror saw deleted (detached card, deleted customer or tax id).
+
+    Versioned like a mirror row: an event about the object that is not newer than the
+    deletion is stale and never brings the row back.
+    """
+
+    __tablename__ = "mirror_tombstones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_id: Mapped[str] = mapped_column(String(255), unique=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=0)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

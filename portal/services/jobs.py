@@ -81,3 +81,20 @@ def process_measured(event_id: int) -> str:
         lag = (datetime.now(UTC) - received).total_seconds() if received else None
         metrics.webhook_outcome(row.type, status, lag)
     return status
+
+
+def requeue_pending_events(queue: Queue) -> int:
+    """Queue again every stored event not processed yet; return how many.
+
+    The inbox, not Redis, is the record of what is left to do: a worker killed mid-job (or
+    an intake that stored an event but died before queueing it) leaves the event pending,
+    and it runs once a worker starts. An event queued twice is applied once, since
+    processing locks its row and skips a processed one.
+    """
+    event_ids = list(db.session.scalars(
+        db.select(WebhookEvent.id).where(WebhookEvent.status == "pending")
+        .order_by(WebhookEvent.stripe_created, WebhookEvent.id)))
+    db.session.rollback()
+    for event_id in event_ids:
+        queue.enqueue(RUN_EVENT_JOB, event_id, job_id=f"stripe-event-{event_id}", retry=None)
+    return len(event_ids)

@@ -32,6 +32,7 @@ from portal.models import (
 from portal.models.types import utcnow
 from portal.services import invoice_mirror, mrr
 from portal.services.stripe_client import as_dict, response_version
+from portal.services.tombstones import bury, lock_object, remove, tombstone
 
 
 def _time(value: int | None) -> datetime | None:
@@ -57,31 +58,46 @@ def is_stale(row, version: int | None) -> bool:
     return row is not None and version is not None and version < row.version
 
 
-# What a fill function returns when the Stripe object no longer belongs in the mirror.
+# What a fill function returns when the Stripe object does not (or no longer) belong in the
+# mirror without being deleted at Stripe (a card not attached to anyone yet): no trace kept.
 DROP = object()
+# What it returns when Stripe deleted the object: the row goes and a tombstone stays.
+DELETED = object()
 
 
 def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
            adopt: Callable[[dict], Any] | None = None):
     """Write a Stripe object into its mirror row unless the row holds a newer version.
 
-    `fill(row, data)` copies the object's fields (or returns DROP to remove the row). A
-    missing row is made by `adopt(data)` (None: the object is not ours) or else built new;
-    it is added to the session only once filled, since an autoflush of a half-filled row
-    would break its NOT NULL columns. Returns the row, or None when there is none.
+    `fill(row, data)` copies the object's fields, or returns DROP to remove the row, or
+    DELETED to remove it and leave a tombstone. An object with a tombstone stays deleted:
+    Stripe never brings back a deleted customer or tax id, nor re-attaches a detached card
+    (docs.stripe.com/api/payment_methods/detach). A missing row is made by `adopt(data)`
+    (None: the object is not ours) or else built new; it is added to the session only once
+    filled, since an autoflush of a half-filled row would break its NOT NULL columns.
+    Returns the row, or None when there is none.
     """
     data = as_dict(obj)
     version = version if version is not None else response_version(obj)
+    lock_object(data["id"])
     row = _row(model, data["id"])
     if is_stale(row, version):
         return row
     if row is None:
+        grave = tombstone(data["id"])
+        if grave is not None:
+            if data.get("deleted"):
+                grave.version = max(grave.version, version or 0)
+            return None
         row = adopt(data) if adopt else model(**{model.__stripe_id__: data["id"]}, version=0)
         if row is None:
             return None
-    if fill(row, data) is DROP:
+    outcome = fill(row, data)
+    if outcome is DROP or outcome is DELETED:
         if inspect(row).persistent:
-            db.session.delete(row)
+            remove(row)
+        if outcome is DELETED:
+            bury(model, data["id"], version)
         return None
     if data.get("created"):
         row.stripe_created = _time(data["created"])
@@ -133,10 +149,10 @@ def customer(obj, version: int | None = None) -> Account | None:
         link_customer(account, data["id"])
         return account
 
-    def fill(account: Account, data: dict) -> None:
+    def fill(account: Account, data: dict) -> object | None:
         if data.get("deleted"):
-            account.default_payment_method_id = None
-            return
+            _bury_belongings(data["id"], version)
+            return DELETED
         settings = data.get("invoice_settings") or {}
         account.balance = int(data.get("balance") or 0)
         account.balance_currency = data.get("currency") or account.balance_currency
@@ -144,8 +160,23 @@ def customer(obj, version: int | None = None) -> Account | None:
         account.billing_email = data.get("email")
         account.address = data.get("address")
         account.default_payment_method_id = _id(settings.get("default_payment_method"))
+        return None
 
     return upsert(Account, obj, version, fill, adopt)
+
+
+def _bury_belongings(customer_id: str, version: int | None) -> None:
+    """Remove the cards and tax ids of a deleted customer: they went with it at Stripe."""
+    for model in (PaymentMethod, TaxId):
+        for row in db.session.scalars(db.select(model).where(
+                model.stripe_customer_id == customer_id)):
+            bury(model, row.stripe_id, version)
+            db.session.delete(row)
+
+
+def _customer_deleted(customer_id: str | None) -> bool:
+    """Tell whether the mirror saw this Stripe customer deleted."""
+    return bool(customer_id) and tombstone(customer_id) is not None
 
 
 def subscription(obj, version: int | None = None, *, at: int | None = None) -> Subscription:
@@ -304,17 +335,36 @@ def _fill_invoice(row: Invoice, data: dict, lines: list[dict] | None,
         row.last_payment_error_code = row.last_payment_error = None
 
 
+def _lock_customer_of(obj) -> None:
+    """Take the lock of the customer an object names before the object's own lock.
+
+    The customer's deletion (holding that lock) removes its cards and tax ids, and a card or
+    tax id is not written for a customer the mirror saw deleted: under READ COMMITTED each
+    could miss the other's uncommitted rows, so the two are serialised, always customer first.
+    """
+    customer_id = _id(as_dict(obj).get("customer"))
+    if customer_id:
+        lock_object(customer_id)
+
+
 def payment_method(obj, version: int | None = None) -> PaymentMethod | None:
     """Upsert an attached card, or drop it once detached."""
+    _lock_customer_of(obj)
     return upsert(PaymentMethod, obj, version, _fill_payment_method)
 
 
 def _fill_payment_method(row: PaymentMethod, data: dict) -> object | None:
-    """Copy an attached card's fields onto its mirror row; DROP a detached one."""
+    """Copy an attached card's fields onto its mirror row; a detached one is DELETED."""
+    if data.get("deleted"):
+        return DELETED
     customer_id = _id(data.get("customer"))
     card = data.get("card") or {}
     if not customer_id or not card:
-        return DROP
+        # A card the mirror held that has no customer now was detached; one never held was
+        # simply not attached yet.
+        return DELETED if inspect(row).persistent else DROP
+    if _customer_deleted(customer_id):
+        return DELETED
     row.stripe_customer_id = customer_id
     account = account_for_customer(customer_id)
     row.account_id = account.id if account else None
@@ -323,6 +373,7 @@ def _fill_payment_method(row: PaymentMethod, data: dict) -> object | None:
     row.exp_month = card.get("exp_month") or 1
     row.exp_year = card.get("exp_year") or 1970
     row.fingerprint = card.get("fingerprint")
+    return None
 
 
 def charge(obj, version: int | None = None) -> Charge:
@@ -336,6 +387,9 @@ def _fill_charge(row: Charge, data: dict) -> None:
     row.stripe_invoice_id = _id(data.get("invoice")) or row.stripe_invoice_id
     row.stripe_payment_intent_id = _id(data.get("payment_intent"))
     if row.stripe_invoice_id is None and row.stripe_payment_intent_id:
+        # Serialised with the invoice payment's writer (see _fill_invoice_payment), so under
+        # READ COMMITTED this look-up runs after that writer committed, or before it started.
+        lock_object(row.stripe_payment_intent_id)
         row.stripe_invoice_id = db.session.scalar(
             db.select(InvoicePayment.stripe_invoice_id).where(
                 InvoicePayment.stripe_payment_intent_id == row.stripe_payment_intent_id))
@@ -382,6 +436,10 @@ def _fill_invoice_payment(row: InvoicePayment, data: dict) -> None:
     row.status = data.get("status") or "open"
     row.amount_paid = data.get("amount_paid")
     if row.stripe_payment_intent_id:
+        # A charge of this payment intent inserted by a transaction still running is invisible
+        # to this UPDATE, and that charge's own look-up cannot see this uncommitted row: both
+        # writers take the payment intent's lock, so whichever comes second sees the other.
+        lock_object(row.stripe_payment_intent_id)
         db.session.execute(
             db.update(Charge)
             .where(Charge.stripe_payment_intent_id == row.stripe_payment_intent_id,
@@ -391,13 +449,14 @@ def _fill_invoice_payment(row: InvoicePayment, data: dict) -> None:
 
 def tax_id(obj, version: int | None = None) -> TaxId | None:
     """Upsert a customer's tax id, or drop it once deleted."""
+    _lock_customer_of(obj)
     return upsert(TaxId, obj, version, _fill_tax_id)
 
 
 def _fill_tax_id(row: TaxId, data: dict) -> object:
     """Copy a tax id's type and value, or say it no longer belongs in the mirror."""
-    if data.get("deleted"):
-        return DROP
+    if data.get("deleted") or _customer_deleted(_id(data.get("customer"))):
+        return DELETED
     _belongs_to_customer(row, _id(data.get("customer")))
     row.type = data["type"]
     row.value = data["value"]

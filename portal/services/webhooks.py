@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import partial
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -19,17 +20,22 @@ from portal.models import (
     WebhookEvent,
 )
 from portal.services import credit_packs, credits, invoice_mirror, mrr, notices, sync
+from portal.services.event_order import Sighting, newest_known, sighting_of
 from portal.services.payment_methods import adopt_checkout_card
 from portal.services.refunds import follow_stripe_refund
 from portal.services.stripe_client import (
     as_dict,
-    construct_event,
     response_version,
     stripe_client,
+    verify_event,
 )
+from portal.services.tombstones import tombstone
 
 Handler = Callable[[dict, int], None]
 CONFLICT_RETRIES = 3
+# The event being processed, so the mirror can weigh its object against the other events
+# stored about the same object (its type and previous_attributes tell their order).
+_processing: ContextVar[dict | None] = ContextVar("stripe_event", default=None)
 
 
 class DuplicateEvent(Exception):
@@ -47,19 +53,24 @@ def event_customer(obj: dict) -> str | None:
 
 
 def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
-    """Verify the signature and store the raw event; raise DuplicateEvent if seen before."""
-    try:
-        event = as_dict(construct_event(payload, signature))
-    except (AttributeError, TypeError, KeyError) as exc:
-        # Signed JSON that is not an object (a list, a string) fails inside the SDK's parser.
-        raise ValueError("payload is not a Stripe event") from exc
-    data = event.get("data")
+    """Verify the signature and store the raw event; raise DuplicateEvent if seen before.
+
+    The payload is only checked and parsed as JSON, never built into a Stripe object, and a
+    re-delivery is turned away by one indexed look-up before anything else is written.
+    """
+    event = verify_event(payload, signature)
+    data = event.get("data") if isinstance(event, dict) else None
     if not (
         isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
         and isinstance(event.get("created"), int) and isinstance(data, dict)
         and isinstance(data.get("object"), dict)
     ):
         raise ValueError("payload is not a Stripe event")
+    if db.session.scalar(db.select(WebhookEvent.id).where(
+            WebhookEvent.stripe_event_id == event["id"])) is not None:
+        db.session.rollback()
+        raise DuplicateEvent(event["id"])
+    object_id = data["object"].get("id")
     row = WebhookEvent(
         stripe_event_id=event["id"],
         type=event["type"],
@@ -67,6 +78,7 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
         stripe_created=event["created"],
         payload=payload.decode("utf-8"),
         stripe_customer_id=event_customer(data["object"]),
+        object_id=object_id if isinstance(object_id, str) else None,
     )
     db.session.add(row)
     try:
@@ -78,21 +90,67 @@ def record_event(payload: bytes, signature: str | None) -> WebhookEvent:
     return row
 
 
+def _stored_version(model, stripe_id: str) -> int | None:
+    """Return the version the mirror holds for an object: its row's, or its tombstone's."""
+    version = db.session.scalar(
+        db.select(model.version).where(model.stripe_id_column() == stripe_id))
+    if version is None:
+        grave = tombstone(stripe_id)
+        version = grave.version if grave is not None else None
+    return version
+
+
+def _this_sighting(data: dict, created: int) -> Sighting:
+    """Return the state `data` shows, with the type and changes of the event carrying it."""
+    event = _processing.get()
+    if event is not None and event["data"]["object"].get("id") == data.get("id"):
+        return sighting_of(event)
+    return Sighting(data, created)
+
+
+def settle(model, data: dict, created: int, fetch: Callable[[str], object]
+           ) -> tuple[dict, int] | None:
+    """Return the state of an object to mirror and its version, or None to leave the row be.
+
+    The newest state known is the one carried by the newest event stored about the object
+    (this one included); when it is newer than the row (or the row does not exist) it is
+    applied as it is, with no call to Stripe. Only when events of that same second disagree
+    and their order cannot be told is Stripe asked for its current copy, which is at least as
+    new as every event already received. An object the mirror saw deleted stays deleted:
+    Stripe never undoes those deletions, so no later event can carry it alive.
+    """
+    stored = _stored_version(model, data["id"])
+    newest = newest_known(data["id"], _this_sighting(data, created))
+    if tombstone(data["id"]) is not None:
+        return None
+    if stored is not None and newest.created < stored:
+        return None
+    # A row of the same second may come from a fresh copy (a view that just called Stripe)
+    # newer than every event of that second, so only a newer second is applied as it is.
+    if newest.obj is not None and (stored is None or newest.created > stored):
+        return newest.obj, newest.created
+    fresh = fetch(data["id"])
+    return as_dict(fresh), max(response_version(fresh) or 0, newest.created, stored or 0)
+
+
 def _mirror(apply: Callable, model, data: dict, created: int,
             resource: str | Callable[[str], object]):
-    """Apply an event's object, or Stripe's current copy when the event may be out of date.
+    """Apply the newest known state of an event's object (see `settle`); return its row.
 
-    An event newer than the row carries the newest state known. One that is not newer
-    (late, out of order, or in the same second) may be stale, so Stripe is asked instead
-    (`resource` names the StripeClient service, e.g. "customers", or fetches by id itself);
-    only then is a client needed at all.
+    `resource` names the StripeClient service (e.g. "customers") or fetches by id itself;
+    a client is only needed when Stripe must be asked.
     """
-    stored = db.session.scalar(
-        db.select(model.version).where(model.stripe_id_column() == data["id"]))
-    if stored is not None and created <= stored:
-        fetch = resource if callable(resource) else getattr(stripe_client().v1, resource).retrieve
-        return apply(fetch(data["id"]))
-    return apply(data, created)
+
+    def fetch(stripe_id: str):
+        if callable(resource):
+            return resource(stripe_id)
+        return getattr(stripe_client().v1, resource).retrieve(stripe_id)
+
+    settled = settle(model, data, created, fetch)
+    if settled is None:
+        return db.session.scalar(
+            db.select(model).where(model.stripe_id_column() == data["id"]))
+    return apply(*settled)
 
 
 def _subscription_with_coupons(subscription_id: str):
@@ -110,34 +168,43 @@ def on_subscription(data: dict, created: int) -> None:
             _subscription_with_coupons)
 
 
-def on_invoice(data: dict, created: int) -> Invoice:
+def on_invoice(data: dict, created: int) -> Invoice | None:
     """Mirror an invoice from invoice.* events, with all its lines, tax rates and payments."""
-    client = stripe_client()
-    version: int | None = created
-    stored = db.session.scalar(db.select(Invoice.version).where(
-        Invoice.stripe_invoice_id == data["id"]))
-    if stored is not None and created <= stored:
-        fresh = client.v1.invoices.retrieve(data["id"])
-        # Fetched now, so at least as new as the row: a test clock's event times run ahead
-        # of the wall clock a response is dated by.
-        data, version = as_dict(fresh), max(stored, response_version(fresh) or 0)
-    return sync.invoice(data, version, **invoice_extras(client, data))
+    row = db.session.scalar(db.select(Invoice).where(Invoice.stripe_invoice_id == data["id"]))
+    settled = settle(Invoice, data, created, lambda invoice_id: stripe_client().v1.invoices
+                     .retrieve(invoice_id))
+    if settled is None:
+        return row
+    data, version = settled
+    return sync.invoice(data, version, **invoice_extras(stripe_client, data, row))
 
 
-def invoice_extras(client, data: dict) -> dict:
+def _payments_known(row: Invoice | None, data: dict) -> bool:
+    """Tell whether the mirror already fetched the invoice's payments in this state."""
+    return row is not None and (row.status, row.attempt_count, row.amount_paid) == (
+        data.get("status"), data.get("attempt_count") or 0, data.get("amount_paid") or 0)
+
+
+def invoice_extras(client_of: Callable, data: dict, row: Invoice | None = None) -> dict:
     """Fetch what an invoice payload leaves out: lines past the first page, the tax rates
-    its taxes name, and its payments (linking charges, and the last failure's reason)."""
+    its taxes name, and its payments (linking charges, and the last failure's reason).
+
+    What the mirror row already holds for the same state is not fetched again.
+    """
     extras: dict = {}
-    if (data.get("lines") or {}).get("has_more"):
-        extras["lines"] = [as_dict(line) for line in client.v1.invoices.line_items.list(
+    lines = data.get("lines") or {}
+    if lines.get("has_more") and not (row is not None and row.lines
+                                      and row.total == data.get("total")):
+        extras["lines"] = [as_dict(line) for line in client_of().v1.invoices.line_items.list(
             data["id"], params={"limit": 100}).auto_paging_iter()]
     rate_ids = invoice_mirror.tax_rate_ids(data)
-    if rate_ids:
-        extras["tax_rates"] = {rate_id: as_dict(client.v1.tax_rates.retrieve(rate_id))
+    if rate_ids and not (row is not None and row.taxes):
+        extras["tax_rates"] = {rate_id: as_dict(client_of().v1.tax_rates.retrieve(rate_id))
                                for rate_id in sorted(rate_ids)}
     if data.get("status") in ("open", "paid") and (data.get("attempt_count") or
-                                                   data.get("amount_paid")):
-        payments = client.v1.invoice_payments.list(params={
+                                                   data.get("amount_paid")) \
+            and not _payments_known(row, data):
+        payments = client_of().v1.invoice_payments.list(params={
             "invoice": data["id"], "limit": 100, "expand": ["data.payment.payment_intent"]})
         newest_error = None
         for payment in payments.data:
@@ -199,8 +266,13 @@ def on_tax_id(data: dict, created: int) -> None:
 
 
 def on_tax_id_deleted(data: dict, created: int) -> None:
-    """Drop a customer's deleted tax id from the mirror."""
+    """Drop a customer's deleted tax id from the mirror, leaving its tombstone."""
     sync.tax_id({**data, "deleted": True}, created)
+
+
+def on_customer_deleted(data: dict, created: int) -> None:
+    """Unlink the account of a deleted customer, leaving the customer's tombstone."""
+    sync.customer({**data, "deleted": True}, created)
 
 
 def on_payment_method(data: dict, created: int) -> None:
@@ -221,20 +293,18 @@ def on_payment_intent(data: dict, created: int) -> None:
     if not charge_id:
         return
     known = db.session.scalar(db.select(Charge.id).where(Charge.stripe_charge_id == charge_id))
-    if known is None:
+    # Stripe sends a charge.* event for every charge: once it is in, that event mirrors it.
+    coming = db.session.scalar(db.select(WebhookEvent.id).where(
+        WebhookEvent.object_id == charge_id).limit(1))
+    if known is None and coming is None:
         sync.charge(stripe_client().v1.charges.retrieve(charge_id))
 
 
 def on_charge(data: dict, created: int) -> None:
     """Mirror a charge, the invoice it paid and the refunds it lists."""
-    row = _mirror(sync.charge, Charge, data, created, "charges")
-    if (row is not None and row.status == "succeeded" and row.stripe_invoice_id is None
-            and row.stripe_payment_intent_id):
-        # Since API 2025-03-31 a charge does not name its invoice: the invoice payment does.
-        payments = stripe_client().v1.invoice_payments.list(params={"payment": {
-            "type": "payment_intent", "payment_intent": row.stripe_payment_intent_id}})
-        for payment in payments.data:
-            sync.invoice_payment(payment)
+    # Since API 2025-03-31 a charge does not name its invoice: the invoice payment does, and
+    # whichever of the two is written second ties them (sync.charge, sync.invoice_payment).
+    _mirror(sync.charge, Charge, data, created, "charges")
     for refund in (data.get("refunds") or {}).get("data") or []:
         follow_stripe_refund(_mirror(sync.refund, Refund, refund, created, "refunds"))
 
@@ -255,7 +325,9 @@ def on_checkout_completed(data: dict, created: int) -> None:
     if isinstance(subscription_id, dict):
         subscription_id = subscription_id.get("id")
     if subscription_id:
-        row = sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id))
+        row = _subscription_row(subscription_id)
+        if row is None:
+            row = sync.subscription(stripe_client().v1.subscriptions.retrieve(subscription_id))
         adopt_checkout_card(row)
 
 
@@ -295,6 +367,7 @@ HANDLERS: dict[str, Handler] = {
     "payment_method.attached": on_payment_method,
     "payment_method.detached": on_payment_method,
     "customer.updated": on_customer,
+    "customer.deleted": on_customer_deleted,
     "charge.succeeded": on_charge,
     "charge.failed": on_charge,
     "charge.refunded": on_charge,
@@ -320,6 +393,7 @@ def process_event(event_id: int) -> str:
             db.session.commit()
             return row.status
         event = json.loads(row.payload)
+        token = _processing.set(event)
         try:
             handler(event["data"]["object"], event["created"])
             row.transition("processed")
@@ -335,6 +409,8 @@ def process_event(event_id: int) -> str:
         except Exception as exc:  # noqa: BLE001 - any handler failure is kept for retry
             db.session.rollback()
             error = exc
+        finally:
+            _processing.reset(token)
         break
     row = db.session.get(WebhookEvent, event_id)
     row.transition("failed", f"{type(error).__name__}: {error}")

@@ -239,3 +239,23 @@ def test_time_moves_without_requests_when_the_delivery_loop_runs(start_sandbox):
             ).fetchone()[0]
         connection.close()
     assert status == "active"
+
+
+def _events_of(client, event_type: str) -> list:
+    """Return the events of one type, oldest first."""
+    return list(reversed(client.v1.events.list(params={"type": event_type, "limit": 100}).data))
+
+
+@pytest.mark.parametrize("card", ["pm_card_visa", "pm_card_chargeCustomerFail"])
+def test_created_event_names_the_first_invoice(stripe_client, card):
+    """docs.stripe.com/api/events/object: an event carries its object as it was when the event
+    happened; a new subscription already has its first invoice (docs.stripe.com/billing/
+    subscriptions/overview#subscription-lifecycle), and a later change that leaves
+    latest_invoice alone does not list it in previous_attributes."""
+    cus = customer(stripe_client, card)
+    sub = subscribe(stripe_client, cus, price(stripe_client, 1500))
+    created = _events_of(stripe_client, "customer.subscription.created")[-1]
+    assert created.data.object.latest_invoice == sub.latest_invoice is not None
+    assert created.data.object.status == "incomplete"
+    for updated in _events_of(stripe_client, "customer.subscription.updated"):
+        assert "latest_invoice" not in updated.data.previous_attributes

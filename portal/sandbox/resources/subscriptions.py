@@ -209,7 +209,6 @@ def create_subscription(ctx: Ctx) -> dict:
         )
     sub["discounts"] = discounts_of(ctx, sub, p, at) or []
     subs.save_subscription(ctx, sub)
-    ctx.emit("customer.subscription.created", sub)
     if anchor and p.get("proration_behavior") != "none":
         _bill_until_anchor(ctx, sub, at, anchor)
     invoice = cycle.build_invoice(
@@ -223,9 +222,12 @@ def create_subscription(ctx: Ctx) -> dict:
         trial=bool(trial_end),
     )
     discounts.check_minimum_amount(ctx, sub["discounts"], invoice)
-    cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
     sub["latest_invoice"] = invoice["id"]
     subs.save_subscription(ctx, sub)
+    # docs.stripe.com/api/events/object: the event carries the object as it is when emitted,
+    # and a new subscription already names its first invoice (payment comes after).
+    ctx.emit("customer.subscription.created", sub)
+    cycle.store_new_invoice(ctx, invoice, auto_advance=True, at=at)
     if sub["collection_method"] == "send_invoice":
         # Stripe finalizes (and sends) a send_invoice draft an hour later; the engine does it.
         return load(ctx, sub["id"])

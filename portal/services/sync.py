@@ -92,6 +92,10 @@ def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
         row = adopt(data) if adopt else model(**{model.__stripe_id__: data["id"]}, version=0)
         if row is None:
             return None
+    if data.get("created"):
+        # Stamped before filling: a fill that attaches child rows (subscription items) puts the
+        # row in the session through them, and its own queries may then flush it.
+        row.stripe_created = _time(data["created"])
     outcome = fill(row, data)
     if outcome is DROP or outcome is DELETED:
         if inspect(row).persistent:
@@ -99,8 +103,6 @@ def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
         if outcome is DELETED:
             bury(model, data["id"], version)
         return None
-    if data.get("created"):
-        row.stripe_created = _time(data["created"])
     db.session.add(row)
     if version is not None and version > row.version:
         row.version = version

@@ -157,7 +157,7 @@ def reconcile(days: int = 7, echo: Callable[[Repair], None] | None = None) -> Re
               sync.subscription)
     mirror_of(Invoice, "invoice", client.invoices, {},
               lambda data, version: sync.invoice(data, version,
-                                                 **invoice_extras(stripe_client(), data)))
+                                                 **invoice_extras(stripe_client, data)))
     mirror_of(Charge, "charge", client.charges, {}, sync.charge)
     mirror_of(Refund, "refund", client.refunds, {}, _write_refund)
     for customer_id in sorted(customers):

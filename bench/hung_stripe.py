@@ -32,12 +32,18 @@ from flask_migrate import upgrade
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import Figure, run_main  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Account, Subscription, User  # noqa: E402
 from portal.services.accounts import hash_password  # noqa: E402
 
 PASSWORD = "a long bench password 1"
+# gunicorn.conf.py's worker timeout: a cancel must answer before it, or the worker is killed
+# and the customer gets a 500 (issue 14: the request deadline stays below it).
+WORKER_TIMEOUT = 30
+# What the last main() measured, for figures().
+RESULTS: list = []
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -192,6 +198,44 @@ def main() -> None:
         print(f"  GET /health while both hung: {len(during)} probes, {failures} failed, "
               f"median {statistics.median(during) * 1000:.1f} ms, "
               f"max {max(during) * 1000:.1f} ms")
+    record(args, results, before, during, failures)
+
+
+def record(args: argparse.Namespace, results: list[tuple[int, float, str]], before: list[float],
+           during: list[float], failures: int) -> None:
+    """Keep the run's figures for figures(): the cancels' answers and /health meanwhile."""
+    setting = f"STRIPE_REQUEST_DEADLINE={args.deadline:g} s, gunicorn -w {args.workers}"
+    if not results:
+        return
+    slowest = max(seconds for _status, seconds, _message in results)
+    RESULTS.append(Figure("Slowest cancel answer while Stripe hangs", round(slowest, 2), "s",
+                          f"< {WORKER_TIMEOUT}", f"{setting}; gunicorn's worker timeout is "
+                          f"{WORKER_TIMEOUT} s; statuses "
+                          + ", ".join(str(status) for status, _s, _m in results)))
+    clear = sum(1 for _status, _seconds, message in results
+                if message.startswith("Stripe, our payment provider, "))
+    RESULTS.append(Figure("Cancels answered with the clear Stripe message", clear, "answers",
+                          f"== {len(results)}", f"{len(results)} concurrent cancels; {setting}"))
+    before_ms = statistics.median(before) * 1000
+    RESULTS.append(Figure("GET /health probes failed while Stripe hangs", failures, "probes",
+                          "== 0", f"{len(during)} probes every 100 ms while the cancels hung"))
+    if during:
+        RESULTS.append(Figure("GET /health median while Stripe hangs",
+                              round(statistics.median(during) * 1000, 2), "ms", "",
+                              f"{statistics.median(during) * 1000 / before_ms:.1f}x the "
+                              f"/health median before ({before_ms:.2f} ms) of the same run"))
+        RESULTS.append(Figure("GET /health slowest while Stripe hangs",
+                              round(max(during) * 1000, 2), "ms", "",
+                              f"/health median before: {before_ms:.2f} ms, same run"))
+
+
+def figures(argv: list[str]) -> list[Figure]:
+    """Run with `argv` and return the figures for bench/REPORT.md (the report contract)."""
+    RESULTS.clear()
+    run_main(main, "hung_stripe.py", argv)
+    if not RESULTS:
+        raise RuntimeError(f"hung_stripe.py {' '.join(argv)}: no cancel answered")
+    return list(RESULTS)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,17 @@ import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import BENCH_PASSWORD, build_app, print_table
+from harness import BENCH_PASSWORD, Figure, build_app, print_table, run_main
 from revenue_book import Book, catalog_rows, insert
 
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 ADMIN_EMAIL = "bench-admin@example.com"
+# Issue 13's targets for every report page at full size (--scale 1), by database.
+PAGE_TARGET_MS = {"postgresql": "< 1000", "sqlite": "< 2000"}
+# "Export memory flat as rows grow": the larger export's peak over the smaller one's.
+FLAT_TARGET = "<= 1.25"
+# What the last main() measured, for figures().
+RESULTS: list[Figure] = []
 
 
 def parse_args() -> argparse.Namespace:
@@ -164,11 +170,21 @@ def main() -> int:
             seconds, size = time_get(client, path, query, args.iterations)
             rows.append([label, f"{seconds * 1000:.1f}", f"{seconds / baseline:.0f}x",
                          f"{size / 1024:.0f} KiB"])
+            # The targets hold at full size; a smaller book is reported without them.
+            full = args.scale == 1 and path != "/admin/reports/export"
+            RESULTS.append(Figure(
+                f"{label} at --scale {args.scale:g}, median ({dialect})",
+                round(seconds * 1000, 2), "ms", PAGE_TARGET_MS[dialect] if full else "",
+                f"{seconds / baseline:.0f}x the /health median ({baseline * 1000:.2f} ms) of "
+                f"the same run" + ("" if full or path == "/admin/reports/export" else
+                                   f"; target {PAGE_TARGET_MS[dialect]} ms applies at "
+                                   f"--scale 1")))
         print(f"\nMedian of {args.iterations} requests after one warm-up:")
         print_table(["Request", "ms", "vs /health", "size"], rows)
 
         print("\nStreaming export of every MRR change (CSV), peak Python memory (tracemalloc):")
         memory_rows = []
+        peaks: list[tuple[str, int, int]] = []
         export_memory(client, {"currency": args.currency, **months_back(1),
                                "table": "mrr_changes", "format": "csv"})  # warm-up, untimed
         for label, months in (("6 months", 6), ("25 months", 25)):
@@ -177,8 +193,34 @@ def main() -> int:
             count, peak, seconds = export_memory(client, query)
             memory_rows.append([label, f"{count:,}", f"{seconds:.2f}",
                                 f"{peak / 1024:,.0f} KiB"])
+            peaks.append((label, count, peak))
+            RESULTS.append(Figure(f"Export of every MRR change, {label}, {count:,} rows, peak "
+                                  f"memory at --scale {args.scale:g} ({dialect})",
+                                  round(peak / 1024), "KiB", "",
+                                  f"tracemalloc peak; streamed in {seconds:.2f} s"))
         print_table(["Range", "rows", "s", "peak memory"], memory_rows)
+        (_, small_rows, small_peak), (_, large_rows, large_peak) = peaks
+        RESULTS.append(Figure(f"Export peak memory growth, 25 over 6 months at --scale "
+                              f"{args.scale:g} ({dialect})", round(large_peak / small_peak, 2),
+                              "x", FLAT_TARGET,
+                              f"peak for {large_rows:,} rows over the peak for {small_rows:,} "
+                              f"rows ({large_rows / max(small_rows, 1):.1f}x the rows), "
+                              f"same run"))
     return 0
+
+
+def figures(argv: list[str]) -> list[Figure]:
+    """Run with `argv` and return the figures for bench/REPORT.md (the report contract)."""
+    RESULTS.clear()
+    code = run_main(main, "revenue.py", argv)
+    if code:
+        raise RuntimeError(f"revenue.py {' '.join(argv)} exited {code}")
+    return list(RESULTS)
+
+
+# A tenth of the book, so the report stays short: the page targets are stated at --scale 1
+# and the figure names carry the scale; the export's flatness holds at any size.
+REPORT_RUNS = [["--scale", "0.1", "--iterations", "3"]]
 
 
 if __name__ == "__main__":

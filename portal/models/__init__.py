@@ -6,7 +6,7 @@ from portal.models.credits import CreditBalance, CreditLedgerEntry
 from portal.models.events import WebhookEvent
 from portal.models.invoice import Charge, Invoice, InvoicePayment, Refund, TaxId
 from portal.models.mail import QueuedMail
-from portal.models.mirror import MirrorTombstone
+from portal.models.mirror import MirrorFetch, MirrorTombstone
 from portal.models.refund_request import RefundRequest
 from portal.models.revenue import MrrChange, SubscriptionMrr
 from portal.models.session import RememberToken
@@ -24,6 +24,7 @@ __all__ = [
     "CreditLedgerEntry",
     "Invoice",
     "InvoicePayment",
+    "MirrorFetch",
     "MirrorTombstone",
     "MrrChange",
     "PaymentMethod",

@@ -70,3 +70,20 @@ class MirrorTombstone(db.Model):
     object_type: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(default=0)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MirrorFetch(db.Model):
+    """The last copy of a Stripe object the mirror took from the API rather than from an event.
+
+    `version` is the version that copy was written with; `asked_at` is when the portal asked
+    Stripe for it (None when not known, as for the copy a view got back from a change it
+    made). Stripe's copy is at least as new as every event Stripe sent before it was asked
+    for, so an event received before `asked_at` can bring nothing newer.
+    """
+
+    __tablename__ = "mirror_fetches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_id: Mapped[str] = mapped_column(String(255), unique=True)
+    version: Mapped[int] = mapped_column(default=0)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -2,8 +2,9 @@
 
 `version` is the Stripe `created` time of the event that carried the object, or for an
 object fresh from the API (version=None) the time of Stripe's response. A row is never
-overwritten by an older version; webhook handlers re-fetch when an event is not newer than
-the row, so late and duplicate deliveries can only ever apply Stripe's current state.
+overwritten by an older version. A write that is not a state a webhook handler settled on
+marks the row as holding a fetched copy (services.fetch_marks), which tells the handlers
+when an event of the same second can be applied without asking Stripe.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.services import invoice_mirror, mrr
+from portal.services.fetch_marks import note_write
 from portal.services.stripe_client import as_dict, response_version
 from portal.services.tombstones import bury, lock_object, remove, tombstone
 
@@ -102,11 +104,14 @@ def upsert(model, obj, version: int | None, fill: Callable[[Any, dict], object],
             remove(row)
         if outcome is DELETED:
             bury(model, data["id"], version)
+        else:
+            note_write(data["id"], version or 0)
         return None
     db.session.add(row)
     if version is not None and version > row.version:
         row.version = version
     row.synced_at = utcnow()
+    note_write(data["id"], row.version)
     return row
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -19,7 +20,8 @@ from portal.models import (
     TaxId,
     WebhookEvent,
 )
-from portal.services import credit_packs, credits, invoice_mirror, mrr, notices, sync
+from portal.models.types import utcnow
+from portal.services import credit_packs, credits, fetch_marks, invoice_mirror, mrr, notices, sync
 from portal.services.event_order import Sighting, newest_known, sighting_of
 from portal.services.payment_methods import adopt_checkout_card
 from portal.services.refunds import follow_stripe_refund
@@ -35,6 +37,8 @@ CONFLICT_RETRIES = 3
 # The event being processed, so the mirror can weigh its object against the other events
 # stored about the same object (its type and previous_attributes tell their order).
 _processing: ContextVar[dict | None] = ContextVar("stripe_event", default=None)
+# When the portal received that event (a fetch asked for after it covers it).
+_received_at: ContextVar[datetime | None] = ContextVar("stripe_event_received", default=None)
 
 
 class DuplicateEvent(Exception):
@@ -112,11 +116,14 @@ def settle(model, data: dict, created: int, fetch: Callable[[str], object]
     """Return the state of an object to mirror and its version, or None to leave the row be.
 
     The newest state known is the one carried by the newest event stored about the object
-    (this one included); when it is newer than the row (or the row does not exist) it is
-    applied as it is, with no call to Stripe. Only when events of that same second disagree
-    and their order cannot be told is Stripe asked for its current copy, which is at least as
-    new as every event already received. An object the mirror saw deleted stays deleted:
-    Stripe never undoes those deletions, so no later event can carry it alive.
+    (this one included). It is applied as it is, with no call to Stripe, when it is newer than
+    the row, or of the row's second while the row was written from events alone (services.
+    fetch_marks). Stripe is asked for its current copy, which is at least as new as every
+    event already received, only when a fetched copy of the same second may be newer, or when
+    events of that second disagree and their order cannot be told; an event received before
+    the last fetch is covered by it, so a burst about one object costs at most one fetch. An
+    object the mirror saw deleted stays deleted: Stripe never undoes those deletions, so no
+    later event can carry it alive.
     """
     stored = _stored_version(model, data["id"])
     newest = newest_known(data["id"], _this_sighting(data, created))
@@ -124,15 +131,20 @@ def settle(model, data: dict, created: int, fetch: Callable[[str], object]
         return None
     if stored is not None and newest.created < stored:
         return None
-    # A row of the same second may come from a fresh copy (a view that just called Stripe)
-    # newer than every event of that second, so only a newer second is applied as it is.
-    if newest.obj is not None and (stored is None or newest.created > stored):
+    mark = fetch_marks.mark_of(data["id"])
+    if fetch_marks.covers(mark, _received_at.get()):
+        return None
+    if newest.obj is not None and (stored is None or newest.created > stored
+                                   or fetch_marks.from_events(mark, stored)):
         return newest.obj, newest.created
+    asked_at = utcnow()
     fresh = fetch(data["id"])
     # Stripe's copy is at least as new as every event received, so it takes the newest of
     # their times. Not the response's date: on a test clock, event times follow the clock,
     # not the wall clock, and a wall-clock stamp would make the clock's later events look old.
-    return as_dict(fresh), max(newest.created, stored or 0)
+    version = max(newest.created, stored or 0)
+    fetch_marks.note_fetch(data["id"], version, asked_at)
+    return as_dict(fresh), version
 
 
 def _mirror(apply: Callable, model, data: dict, created: int,
@@ -152,7 +164,8 @@ def _mirror(apply: Callable, model, data: dict, created: int,
     if settled is None:
         return db.session.scalar(
             db.select(model).where(model.stripe_id_column() == data["id"]))
-    return apply(*settled)
+    with fetch_marks.settled_write():
+        return apply(*settled)
 
 
 def _subscription_with_coupons(subscription_id: str):
@@ -178,7 +191,9 @@ def on_invoice(data: dict, created: int) -> Invoice | None:
     if settled is None:
         return row
     data, version = settled
-    return sync.invoice(data, version, **invoice_extras(stripe_client, data, row))
+    extras = invoice_extras(stripe_client, data, row)
+    with fetch_marks.settled_write():
+        return sync.invoice(data, version, **extras)
 
 
 def _payments_known(row: Invoice | None, data: dict) -> bool:
@@ -396,6 +411,7 @@ def process_event(event_id: int) -> str:
             return row.status
         event = json.loads(row.payload)
         token = _processing.set(event)
+        received = _received_at.set(row.received_at)
         try:
             handler(event["data"]["object"], event["created"])
             row.transition("processed")
@@ -413,6 +429,7 @@ def process_event(event_id: int) -> str:
             error = exc
         finally:
             _processing.reset(token)
+            _received_at.reset(received)
         break
     row = db.session.get(WebhookEvent, event_id)
     row.transition("failed", f"{type(error).__name__}: {error}")

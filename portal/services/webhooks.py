@@ -5,7 +5,6 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
-from functools import partial
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -175,12 +174,21 @@ def _subscription_with_coupons(subscription_id: str):
 
 
 def on_subscription(data: dict, created: int) -> None:
-    """Mirror a subscription from customer.subscription.* events."""
-    if mrr.needs_discount_terms(data):
-        data = as_dict(_subscription_with_coupons(data["id"]))
-    # A re-fetched copy is dated by Stripe's response; the change happened at the event.
-    _mirror(partial(sync.subscription, at=created), Subscription, data, created,
-            _subscription_with_coupons)
+    """Mirror a subscription from customer.subscription.* events.
+
+    MRR is net of discounts, so a state naming discounts whose coupon terms the mirror does
+    not know yet is replaced by Stripe's copy with its coupons (events carry only their ids).
+    """
+
+    def apply(state: dict, version: int) -> Subscription:
+        if mrr.needs_discount_terms(state):
+            asked_at = utcnow()
+            state = as_dict(_subscription_with_coupons(state["id"]))
+            fetch_marks.note_fetch(state["id"], version, asked_at)
+        # A re-fetched copy is dated by Stripe's response; the change happened at the event.
+        return sync.subscription(state, version, at=created)
+
+    _mirror(apply, Subscription, data, created, _subscription_with_coupons)
 
 
 def on_invoice(data: dict, created: int) -> Invoice | None:

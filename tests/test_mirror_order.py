@@ -16,6 +16,7 @@ from portal.models import (
     Charge,
     Invoice,
     InvoicePayment,
+    MirrorFetch,
     MirrorTombstone,
     PaymentMethod,
     Refund,
@@ -109,7 +110,7 @@ def differences(mirror: dict, expected: dict) -> dict:
 
 def wipe(links: dict[int, str]) -> None:
     """Forget every mirrored object, tombstone and event; accounts keep their first link."""
-    for model in (*MIRRORED, MirrorTombstone, WebhookEvent):
+    for model in (*MIRRORED, MirrorTombstone, MirrorFetch, WebhookEvent):
         db.session.execute(db.delete(model))
     for account_id, customer_id in links.items():
         db.session.execute(db.update(Account).where(Account.id == account_id).values(

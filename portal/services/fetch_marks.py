@@ -8,10 +8,10 @@ and when Stripe was asked for it, if known):
 
 - a row whose version is newer than its mark (or that has none) was written from events, and
   the newest event of its second is at least as new as it;
-- an event received before the mark's `asked_at` is covered by the fetched copy: Stripe sent
-  it before the portal asked, so its state is not newer (docs.stripe.com/webhooks#event-ordering
-  says only that delivery order is not guaranteed, never that an event is sent before the
-  change it reports). This is what makes a burst of events about one object cost one fetch.
+- an event received before the mark's `asked_at` is covered by the fetched copy: Stripe sends
+  an event after the change it reports, and this one reached the portal before it asked, so
+  its state is not newer than the copy. This is what makes a burst of events about one object
+  cost one fetch, whatever order they come in (docs.stripe.com/webhooks#event-ordering).
 """
 from __future__ import annotations
 

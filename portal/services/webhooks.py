@@ -13,6 +13,7 @@ from portal.models import (
     Account,
     Charge,
     Invoice,
+    InvoicePayment,
     PaymentMethod,
     Refund,
     Subscription,
@@ -210,6 +211,55 @@ def _payments_known(row: Invoice | None, data: dict) -> bool:
         data.get("status"), data.get("attempt_count") or 0, data.get("amount_paid") or 0)
 
 
+# A paid invoice's payment was made at most this long after its finalization for one list of
+# the latest payments to look for it (beyond, its own list is asked for).
+PAYMENT_SWEEP_WINDOW = 3600
+PAYMENT_SWEEP_PAGES = 3
+
+
+def _payments_cover(data: dict) -> bool:
+    """Tell whether the mirrored payments of a paid invoice add up to what it was paid."""
+    paid = db.session.scalar(db.select(db.func.sum(InvoicePayment.amount_paid)).where(
+        InvoicePayment.stripe_invoice_id == data["id"], InvoicePayment.status == "paid"))
+    return paid is not None and paid >= (data.get("amount_paid") or 0)
+
+
+def _paid_payments_mirrored(client_of: Callable, data: dict) -> bool:
+    """Mirror a paid invoice's payments from one list of the account's latest; tell if done.
+
+    Payments can be listed without naming an invoice (docs.stripe.com/api/invoice-payment/
+    list), newest first. When renewals are paid in a burst, the first paid invoice handled
+    lists every payment made since its finalization and mirrors them all, so the other
+    invoices of the burst find theirs already there: one call instead of one per invoice.
+    False when the invoice's payments are not among them (the caller lists its own).
+    """
+    if _payments_cover(data):
+        return True
+    transitions = data.get("status_transitions") or {}
+    since = transitions.get("finalized_at") or data.get("created")
+    paid_at = transitions.get("paid_at")
+    if not since or not paid_at or paid_at - since > PAYMENT_SWEEP_WINDOW:
+        return False
+    page = client_of().v1.invoice_payments.list(params={
+        "created": {"gte": since - 60}, "limit": 100})
+    listed: list[dict] = []
+    for _ in range(PAYMENT_SWEEP_PAGES):
+        listed.extend(as_dict(payment) for payment in page.data)
+        if not page.has_more:
+            break
+        page = page.next_page()
+    known = {(payment_id, status, amount) for payment_id, status, amount in db.session.execute(
+        db.select(InvoicePayment.stripe_invoice_payment_id, InvoicePayment.status,
+                  InvoicePayment.amount_paid).where(
+            InvoicePayment.stripe_invoice_payment_id.in_([p["id"] for p in listed])))}
+    # One order for every writer, so two sweeps never wait on each other's locks in a cycle.
+    for payment in sorted(listed, key=lambda p: str((p.get("payment") or {}).get(
+            "payment_intent"))):
+        if (payment["id"], payment.get("status"), payment.get("amount_paid")) not in known:
+            sync.invoice_payment(payment)
+    return _payments_cover(data)
+
+
 def invoice_extras(client_of: Callable, data: dict, row: Invoice | None = None) -> dict:
     """Fetch what an invoice payload leaves out: lines past the first page, the tax rates
     its taxes name, and its payments (linking charges, and the last failure's reason).
@@ -228,7 +278,8 @@ def invoice_extras(client_of: Callable, data: dict, row: Invoice | None = None) 
                                for rate_id in sorted(rate_ids)}
     if data.get("status") in ("open", "paid") and (data.get("attempt_count") or
                                                    data.get("amount_paid")) \
-            and not _payments_known(row, data):
+            and not _payments_known(row, data) and not (
+                data.get("status") == "paid" and _paid_payments_mirrored(client_of, data)):
         payments = client_of().v1.invoice_payments.list(params={
             "invoice": data["id"], "limit": 100, "expand": ["data.payment.payment_intent"]})
         newest_error = None

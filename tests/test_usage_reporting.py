@@ -229,3 +229,36 @@ def test_concurrent_report_runs_send_each_window_once(app, client, stripe_api, s
     assert stripe_total(stripe_api, "api_call", user.account.stripe_customer_id,
                         t0 - 3 * HOUR, t0 - HOUR) == [sum(range(1, 101))]
     assert reconcile_usage() == []
+
+
+@pytest.mark.app_settings(SANDBOX_FAULT_INJECTION=True, STRIPE_READ_TIMEOUT=0.5,
+                          STRIPE_MAX_RETRIES=2)
+@pytest.mark.parametrize("fault", ("api_error", "rate_limit", "latency", "hang", "drop",
+                                   "lose_response"))
+def test_reports_under_each_stripe_fault_reach_stripe_once(app, client, stripe_api,
+                                                           subscribed, fault):
+    # docs.stripe.com/error-handling (500s, 429s, network errors are retried) and
+    # docs.stripe.com/billing/subscriptions/usage-based/recording-usage-api (a meter event's
+    # identifier is unique: a resend after a lost answer is refused, not counted twice).
+    user, _clock, key, t0 = subscribed
+    customer_id = user.account.stripe_customer_id
+    hour_1, hour_2, _current = hours_before(t0)
+    ingest(client, key, event("c1", 70, at=at(hour_1 + 60)), event("c2", 30, at=at(hour_2 + 60)))
+    # Three strikes per report outlast the SDK's two retries (six requests for two reports).
+    stripe_api.raw_request("post", "/v1/sandbox/faults", method="POST",
+                           path="/v1/billing/meter_events", kind=fault, count=6,
+                           latency_ms=100)
+    struck = report_usage()
+    if fault == "latency":
+        assert (struck.sent, struck.failed) == (2, 0)
+    else:
+        assert (struck.sent, struck.failed) == (0, 2)
+        assert {r.status for r in db.session.scalars(db.select(UsageReport))} == {"pending"}
+    stripe_api.raw_request("delete", "/v1/sandbox/faults")
+    again = report_usage()
+    assert again.failed == 0 and struck.sent + again.sent == 2
+    db.session.expire_all()
+    assert {r.status for r in db.session.scalars(db.select(UsageReport))} == {"reported"}
+    # One effect at Stripe whatever the fault: 70 + 30, never a report counted twice.
+    assert stripe_total(stripe_api, "api_call", customer_id, t0 - 3 * HOUR, t0 - HOUR) == [100]
+    assert reconcile_usage() == []

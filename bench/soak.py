@@ -342,7 +342,7 @@ def figures(argv: list[str]) -> list[Figure]:
 
 
 # The report's soak is short; run `bench/soak.py --minutes 10` for the full one.
-REPORT_RUNS = [["--minutes", "2"]]
+REPORT_RUNS = [["--minutes", "10"]]
 
 
 if __name__ == "__main__":

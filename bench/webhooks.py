@@ -267,9 +267,11 @@ if __name__ == "__main__":
 
 
 # The report contract (bench/README.md): figures(argv) runs main() and reads back its table.
-REPORT_RUNS = [["--lifecycles", "10"], ["--lifecycles", "10", "--stripe-latency-ms", "100"]]
-# Speed of processing against the bad-signature baseline, as the issue sets it.
-REPORT_TARGETS = {"new event": ">= 0.5", "duplicate": ">= 0.9"}
+# The served run holds the issue's targets (ratios to GET /health of the same server, a burst
+# at +100 ms Stripe latency), in the default configuration and with RQ when the report has
+# Redis; the in-process runs show where the time goes, against the bad-signature route.
+REPORT_RUNS = [["--served", "--lifecycles", "10"], ["--lifecycles", "10"],
+               ["--lifecycles", "10", "--stripe-latency-ms", "100"]]
 
 
 def figures(argv: list[str]) -> list:
@@ -279,6 +281,19 @@ def figures(argv: list[str]) -> list:
 
     from harness import Figure, run_main
 
+    if "--served" in argv:
+        import os
+
+        import webhooks_served
+
+        redis_url = os.environ.get("BENCH_REDIS_URL")
+        if redis_url and "--redis-url" not in argv:
+            argv = [*argv, "--redis-url", redis_url]
+        webhooks_served.RESULTS.clear()
+        code = run_main(main, "webhooks.py", argv)
+        if code:
+            raise RuntimeError(f"webhooks.py {' '.join(argv)} exited {code}")
+        return list(webhooks_served.RESULTS)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = run_main(main, "webhooks.py", argv)
@@ -302,19 +317,16 @@ def figures(argv: list[str]) -> list:
             label = record[headers[0]]
             if "baseline" in label:
                 continue
+            where = f" (in process, one at a time{latency})"
             if "vs base" in record:
                 slower = float(record["vs base"].rstrip("x"))
-                target = next((bound for prefix, bound in REPORT_TARGETS.items()
-                               if label.startswith(prefix)), "") if not latency else ""
-                found.append(Figure(f"webhooks {label}: speed vs bad-signature route{latency}",
-                                    round(1 / slower, 2), "x", target,
+                found.append(Figure(f"webhooks {label}: speed vs bad-signature route{where}",
+                                    round(1 / slower, 2), "x", "",
                                     "median of the baseline over median of this path"))
             if "events/s" in record:
-                found.append(Figure(f"webhooks {label}: throughput{latency}",
-                                    float(record["events/s"]), "events/s",
-                                    ">= 100" if latency and label.startswith("new") else ""))
+                found.append(Figure(f"webhooks {label}: throughput{where}",
+                                    float(record["events/s"]), "events/s"))
             if "Stripe calls/event" in record:
-                found.append(Figure(f"webhooks {label}: Stripe calls per event{latency}",
-                                    float(record["Stripe calls/event"]), "calls",
-                                    "<= 0.1" if latency and label.startswith("new") else ""))
+                found.append(Figure(f"webhooks {label}: Stripe calls per event{where}",
+                                    float(record["Stripe calls/event"]), "calls"))
     return found

@@ -14,10 +14,12 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import build_app, print_table, summary_ms
+from harness import Figure, build_app, print_table, summary_ms
 from served import GUNICORN, LatencyProxy, Processes, free_port, portal_env, wait_http
 
 WEBHOOK_PATH = "/webhooks/stripe"
+# What the last run measured, for bench/REPORT.md (webhooks.figures reads it).
+RESULTS: list[Figure] = []
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None,
@@ -168,6 +170,28 @@ class Run:
                 ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))]
 
 
+def record_figures(label: str, dialect: str, ratios: list[list[str]], burst: list[str],
+                   latency_ms: float) -> None:
+    """Keep one configuration's figures, with the issue's targets, for the report."""
+    where = f"{label}, gunicorn -w 2, {dialect}"
+    health = ratios[0]
+    for row, name, target in ((ratios[1], "new event", ">= 0.5"),
+                              (ratios[2], "duplicate re-delivery", ">= 0.9")):
+        RESULTS.append(Figure(
+            f"webhooks served, {name} vs GET /health ({where})", float(row[4].rstrip("x")),
+            "x", target, f"median /health {health[2]} ms over median {row[2]} ms, "
+            f"same server, interleaved"))
+    RESULTS.append(Figure(f"webhooks served, new event Stripe calls per event ({where})",
+                          float(ratios[1][5]), "calls", "", "Stripe without added latency"))
+    RESULTS.append(Figure(
+        f"webhooks burst at +{latency_ms:g} ms Stripe latency: applied per second ({where})",
+        float(burst[4]), "events/s", ">= 100",
+        f"{burst[1]} events of {burst[0]}, posted by 16 senders, until all applied"))
+    RESULTS.append(Figure(
+        f"webhooks burst at +{latency_ms:g} ms Stripe latency: Stripe calls per event "
+        f"({where})", float(burst[7]), "calls", "<= 0.1", f"outcome: {burst[8]}"))
+
+
 def main_served(args, make_traffic_for) -> int:
     """Run the served figures for the default configuration and, with Redis, for RQ."""
     import tempfile
@@ -199,6 +223,7 @@ def main_served(args, make_traffic_for) -> int:
 
                     dialect = db.engine.dialect.name
                     db.engine.dispose()
+        record_figures(label, dialect, ratios, burst, args.burst_latency_ms)
         print(f"\n== {label}: gunicorn -w 2 on {dialect}, Stripe = sandbox behind a proxy ==")
         print_table(["request", "count", "median ms", "p95 ms", "vs /health",
                      "Stripe calls/event"], ratios)

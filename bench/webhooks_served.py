@@ -1,8 +1,8 @@
 """`webhooks.py --served`: webhooks against gunicorn, beside GET /health of the same server.
 
 Run by bench/webhooks.py; see bench/README.md. Two configurations, each on a fresh server:
-the default (events processed inline by the web worker that receives them) and, with
-`--redis-url`, RQ (intake stores and queues; two `flask billing worker` processes apply).
+the default (events applied by a background thread of the web worker that receives them)
+and, with `--redis-url`, RQ (intake stores and queues; two `flask billing worker` processes apply).
 """
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def main_served(args, make_traffic_for) -> int:
     """Run the served figures for the default configuration and, with Redis, for RQ."""
     import tempfile
 
-    configurations = [("default (inline)", None)]
+    configurations = [("default (thread)", None)]
     if args.redis_url:
         configurations.append(("RQ, 2 workers", args.redis_url))
     first = 0

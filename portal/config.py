@@ -27,6 +27,7 @@ ENV_SETTINGS = (
     "PORTAL_ENV",
     "PORTAL_BASE_URL",
     "MAIL_DELIVERY",
+    "WEBHOOK_PROCESSING",
     "PDF_PAGE_SIZE",
     "PDF_CACHE_DIR",
     "CATALOG_CACHE_S",
@@ -126,6 +127,10 @@ def default_settings(instance_path: str) -> dict:
         "SIGNIN_ACCOUNT_LIMIT": "10 per hour",
         # Requests one API key may make to the usage API (each may carry 1,000 events).
         "USAGE_API_RATE_LIMIT": "600 per minute",
+        # Thread mode (WEBHOOK_PROCESSING): how often an idle processor looks for events left
+        # pending (by a process that died before processing them), and how old they must be.
+        "WEBHOOK_SWEEP_INTERVAL_S": 30,
+        "WEBHOOK_SWEEP_AFTER_S": 60,
         # Seconds between scheduled usage reports to Stripe meters (RQ, with REDIS_URL).
         "USAGE_REPORT_INTERVAL": 300,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
@@ -282,6 +287,10 @@ def finish_settings(config: dict, explicit: set[str]) -> None:
         config["MAIL_DELIVERY"] = "rq" if config.get("REDIS_URL") else "thread"
     if config["MAIL_DELIVERY"] not in ("rq", "thread", "inline", "manual"):
         raise RuntimeError("MAIL_DELIVERY must be 'rq', 'thread', 'inline' or 'manual'")
+    if "WEBHOOK_PROCESSING" not in explicit:
+        config["WEBHOOK_PROCESSING"] = "rq" if config.get("REDIS_URL") else "thread"
+    if config["WEBHOOK_PROCESSING"] not in ("rq", "thread", "inline"):
+        raise RuntimeError("WEBHOOK_PROCESSING must be 'rq', 'thread' or 'inline'")
     finish_base_url(config, explicit, development)
     check_rate_limit_storage(config, development)
     check_request_deadline(config)

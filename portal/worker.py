@@ -1,11 +1,17 @@
-"""The RQ entry point: jobs run here, in an app built once per worker process."""
+"""The RQ entry point: jobs run here, in an app built once per worker process.
+
+The worker is RQ's SimpleWorker: every job runs in the worker process itself (no fork per
+job), so the app, its connection pool and its imports are built once and serve every job.
+A job still ends within RQ's job timeout (SIGALRM in the worker's main thread), and each
+job leaves the database session removed, so one that raised cannot taint the next.
+"""
 from __future__ import annotations
 
 import os
 import time
 
 from flask import Flask
-from rq import Queue, Worker, get_current_job
+from rq import Queue, SimpleWorker, get_current_job
 
 from portal import create_app
 from portal.extensions import db
@@ -38,7 +44,10 @@ def run_event(event_id: int) -> str:
     token = set_request_id((job.meta or {}).get("request_id") if job is not None else None)
     try:
         with worker_app().app_context():
-            return process_measured(event_id)
+            try:
+                return process_measured(event_id)
+            finally:
+                db.session.remove()
     finally:
         reset_request_id(token)
 
@@ -46,16 +55,22 @@ def run_event(event_id: int) -> str:
 def run_mail(ids: list[int]) -> int:
     """Send queued mail rows inside an RQ worker."""
     with worker_app().app_context():
-        return deliver_queued_mail(ids)
+        try:
+            return deliver_queued_mail(ids)
+        finally:
+            db.session.remove()
 
 
 def run_usage_report() -> str:
     """Report usage to Stripe inside an RQ worker, after scheduling the next report."""
     app = worker_app()
     with app.app_context():
-        schedule_usage_report(app.config, time.time())
-        run = report_usage()
-        return f"sent {run.sent}, corrections {run.corrections}, failed {run.failed}"
+        try:
+            schedule_usage_report(app.config, time.time())
+            run = report_usage()
+            return f"sent {run.sent}, corrections {run.corrections}, failed {run.failed}"
+        finally:
+            db.session.remove()
 
 
 def close_worker_apps() -> None:
@@ -73,8 +88,8 @@ def work(queues: list[Queue], burst: bool = False) -> None:
     again, so none is lost.
     """
     try:
-        # Built here, before RQ forks a process per job, so each job inherits the app
-        # instead of building its own; the pool is emptied so no job shares a connection.
+        # Built here, once: SimpleWorker runs every job in this process with this app. The
+        # pool is emptied before RQ forks its scheduler process, which must share no connection.
         with worker_app().app_context():
             for queue in queues:
                 if queue.name == EVENT_QUEUE:
@@ -82,6 +97,7 @@ def work(queues: list[Queue], burst: bool = False) -> None:
             db.session.remove()
             db.engine.dispose()
         # The scheduler moves due `enqueue_in` jobs (the usage report chain) onto their queue.
-        Worker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=True)
+        SimpleWorker(queues, connection=queues[0].connection).work(
+            burst=burst, with_scheduler=True)
     finally:
         close_worker_apps()

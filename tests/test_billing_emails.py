@@ -71,6 +71,12 @@ def test_receipt_is_sent_once_with_the_pdf_even_when_invoice_paid_comes_twice(
     assert attachment.get_filename() == f"invoice-{invoice.number}.pdf"
     pdf_text = PdfReader(io.BytesIO(attachment.get_content())).pages[0].extract_text()
     assert invoice.number in pdf_text and "Consulting" in pdf_text
+    # The handler queued a reference; the PDF was rendered when the receipt was sent.
+    queued = db.session.scalar(db.select(QueuedMail).where(
+        QueuedMail.dedupe_key == f"receipt:{invoice.stripe_invoice_id}"))
+    assert queued.attachments == [{"filename": f"invoice-{invoice.number}.pdf",
+                                   "mimetype": "application/pdf",
+                                   "invoice": invoice.stripe_invoice_id}]
 
     event = db.session.scalar(db.select(WebhookEvent).where(WebhookEvent.type == "invoice.paid"))
     # The same delivery again: acknowledged as a duplicate.

@@ -140,3 +140,36 @@ def test_rq_delivery_runs_in_a_worker_when_redis_is_set(app, monkeypatch, databa
     worker_outbox = Path(os.environ["INSTANCE_PATH"]) / "outbox"
     assert [m["Subject"] for m in sent(worker_outbox)] == ["Via RQ"]
     queue.connection.close()
+
+
+def test_a_referenced_invoice_pdf_is_rendered_at_sending_and_a_missing_one_fails(app, outbox):
+    import io
+
+    from pypdf import PdfReader
+
+    from portal.services.mail_attachments import invoice_pdf_attachment
+    from tests.factories import make_account, make_invoice
+
+    app.config["MAIL_DELIVERY"] = "manual"
+    invoice = make_invoice(make_account(), status="paid")
+    reference = invoice_pdf_attachment(invoice)
+    assert reference == {"filename": f"invoice-{invoice.number}.pdf",
+                         "mimetype": "application/pdf", "invoice": invoice.stripe_invoice_id}
+    queue_mail(to="a@example.com", subject="With PDF", text="x", attachments=[reference])
+    queue_mail(to="b@example.com", subject="Gone", text="x", attachments=[
+        {**reference, "invoice": "in_not_mirrored"}])
+    db.session.commit()
+    # Only the reference is queued: no PDF is rendered in the queueing transaction.
+    stored = db.session.scalar(db.select(QueuedMail).where(QueuedMail.subject == "With PDF"))
+    assert stored.attachments == [reference]
+    assert deliver_queued_mail() == 1
+    [message] = sent(outbox)
+    attachment = next(message.iter_attachments())
+    assert attachment.get_filename() == reference["filename"]
+    assert attachment.get_content_type() == "application/pdf"
+    pdf_text = PdfReader(io.BytesIO(attachment.get_content())).pages[0].extract_text()
+    assert invoice.number in pdf_text
+    db.session.expire_all()
+    gone = db.session.scalar(db.select(QueuedMail).where(QueuedMail.subject == "Gone"))
+    assert (gone.status, gone.attempts) == ("failed", 1)
+    assert "in_not_mirrored" in gone.last_error and "AttachmentUnavailable" in gone.last_error

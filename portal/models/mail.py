@@ -23,7 +23,7 @@ class QueuedMail(db.Model):
     subject: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
-    # [{filename, mimetype, base64}]
+    # [{filename, mimetype, base64}], or {filename, mimetype, invoice} rendered when sent
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(10), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,4 +1,5 @@
-"""Background work: webhook events run inline by default, on RQ workers when Redis is set."""
+"""Background work: webhook events run on a thread of each process by default, on RQ workers
+when Redis is set, or inline in the receiving request."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from rq.job import Job
 from portal.extensions import db
 from portal.models import WebhookEvent
 from portal.services import metrics
+from portal.services.event_processor import event_processor
 from portal.services.logs import current_request_id
 from portal.services.webhooks import process_event
 
@@ -23,10 +25,14 @@ RUN_USAGE_REPORT_JOB = "portal.worker.run_usage_report"
 USAGE_REPORT_INTERVAL = 300
 
 
+def processing_mode(config) -> str:
+    """Return how stored events are processed: "rq", "thread" or "inline"."""
+    return config.get("WEBHOOK_PROCESSING") or ("rq" if config.get("REDIS_URL") else "thread")
+
+
 def uses_rq(config) -> bool:
-    """Return True when events go to RQ workers rather than being processed inline."""
-    mode = config.get("WEBHOOK_PROCESSING") or ("rq" if config.get("REDIS_URL") else "inline")
-    return mode == "rq"
+    """Return True when events go to RQ workers rather than being processed in this process."""
+    return processing_mode(config) == "rq"
 
 
 def event_queue(config) -> Queue:
@@ -35,8 +41,13 @@ def event_queue(config) -> Queue:
 
 
 def enqueue_event(event_id: int) -> str:
-    """Process a stored event now, or queue it for a worker; return its status."""
-    if uses_rq(current_app.config):
+    """Hand a stored event to an RQ worker or this process's thread, or process it now."""
+    mode = processing_mode(current_app.config)
+    if mode == "thread":
+        app = current_app._get_current_object()
+        event_processor(app, process_measured).submit(event_id, current_request_id())
+        return "queued"
+    if mode == "rq":
         # The job id makes a second enqueue of the same event a no-op while it is queued.
         event_queue(current_app.config).enqueue(
             RUN_EVENT_JOB, event_id, job_id=f"stripe-event-{event_id}", retry=None,

@@ -1,7 +1,6 @@
 """Outgoing mail: queued with the change that causes it, sent after commit (SMTP or outbox)."""
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import smtplib
@@ -22,6 +21,11 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.models.mail import QueuedMail
 from portal.models.types import utcnow
+from portal.services.mail_attachments import (
+    AttachmentUnavailable,
+    attachment_content,
+    stored_attachment,
+)
 
 MAX_ATTEMPTS = 5
 MAIL_QUEUE = "mail"
@@ -75,9 +79,13 @@ def send_mail(to: str, subject: str, body: str, html: str | None = None,
 
 
 def queue_mail(*, to: str, subject: str, text: str, html: str | None = None,
-               attachments: Iterable[tuple[str, str, bytes]] = (),
+               attachments: Iterable[tuple[str, str, bytes] | dict] = (),
                dedupe_key: str | None = None) -> bool:
-    """Add a message to the current transaction; False when its dedupe_key is already queued."""
+    """Add a message to the current transaction; False when its dedupe_key is already queued.
+
+    An attachment is (filename, mimetype, bytes), or a reference rendered when the message is
+    sent (services.mail_attachments, e.g. an invoice PDF).
+    """
     if dedupe_key is not None:
         exists = db.session.scalar(
             db.select(QueuedMail.id).where(QueuedMail.dedupe_key == dedupe_key))
@@ -85,9 +93,7 @@ def queue_mail(*, to: str, subject: str, text: str, html: str | None = None,
             return False
     row = QueuedMail(
         to=to, subject=subject, text=text, html=html, dedupe_key=dedupe_key,
-        attachments=[{"filename": name, "mimetype": mimetype,
-                      "base64": base64.b64encode(content).decode()}
-                     for name, mimetype, content in attachments],
+        attachments=[stored_attachment(item) for item in attachments],
         status="queued", attempts=0,
     )
     if dedupe_key is None or db.session.get_bind().dialect.name == "sqlite":
@@ -138,12 +144,13 @@ def _deliver_one(app: Flask, session: Session, mail_id: int) -> int:
     if claimed != 1:
         return 0
     session.refresh(row)
-    attachments = [(item["filename"], item["mimetype"], base64.b64decode(item["base64"]))
-                   for item in row.attachments or []]
     try:
         with app.app_context():
+            # Referenced documents (a receipt's PDF) are rendered now, outside the
+            # transaction that queued the message.
+            attachments = [attachment_content(item) for item in row.attachments or []]
             send_mail(row.to, row.subject, row.text, row.html, attachments)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPException, AttachmentUnavailable) as exc:
         row.status, row.last_error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         session.commit()
         log.warning("mail %s to %s failed (attempt %s): %s", row.id, row.to, row.attempts, exc)

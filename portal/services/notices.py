@@ -13,6 +13,7 @@ from portal.models.account import Role
 from portal.services.billing_details import email_change_token
 from portal.services.links import external_url
 from portal.services.mail import queue_mail
+from portal.services.mail_attachments import invoice_pdf_attachment
 from portal.services.money import format_money
 from portal.services.statements import failure_reason
 
@@ -36,20 +37,14 @@ def _queue(kind: str, to: str, subject: str, dedupe_key: str, attachments=(), **
 
 
 def send_receipt(invoice: Invoice) -> bool:
-    """Queue the receipt of a paid invoice, its PDF attached."""
-    from portal.services.pdf import invoice_pdf
-    from portal.services.statements import invoice_statement
-
+    """Queue the receipt of a paid invoice; its PDF is rendered and attached when it is sent."""
     account = invoice.account
     to = billing_address(account) if account else None
     if not to or invoice.status != "paid":
         return False
     key = f"receipt:{invoice.stripe_invoice_id}"
-    if _already_queued(key):
-        return False
-    document = invoice_pdf(invoice_statement(invoice))
     return _queue("receipt", to, f"Receipt for invoice {invoice.number}", key,
-                  attachments=[(document.filename, "application/pdf", document.read())],
+                  attachments=[invoice_pdf_attachment(invoice)],
                   invoice=invoice, account=account,
                   invoice_url=external_url("billing.invoice", invoice_id=invoice.stripe_invoice_id))
 
@@ -173,11 +168,3 @@ def _price(subscription: Subscription) -> Price | None:
         return None
     return db.session.scalar(db.select(Price).where(
         Price.stripe_price_id == subscription.stripe_price_id))
-
-
-def _already_queued(key: str) -> bool:
-    """Return True when a mail with this dedupe key exists (skips rendering a PDF twice)."""
-    from portal.models import QueuedMail
-
-    return db.session.scalar(db.select(QueuedMail.id).where(
-        QueuedMail.dedupe_key == key)) is not None

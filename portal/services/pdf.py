@@ -192,11 +192,16 @@ def render_invoice_pdf(statement) -> bytes:
                                        page_size=page_size(), page_total=None))
 
 
+def invoice_pdf_filename(invoice) -> str:
+    """Return the file name an invoice's PDF is downloaded and attached under."""
+    return f"invoice-{invoice.number or invoice.stripe_invoice_id}.pdf"
+
+
 def invoice_pdf(statement) -> PdfDocument:
     """Return the invoice's PDF: from the cache when final and unchanged, else rendered."""
     invoice = statement.invoice
     etag = statement_version(statement.fingerprint())
-    filename = f"invoice-{invoice.number or invoice.stripe_invoice_id}.pdf"
+    filename = invoice_pdf_filename(invoice)
     if invoice.status == "draft":
         return PdfDocument(render_invoice_pdf(statement), etag, filename)
     path = cache_folder() / f"{invoice.stripe_invoice_id}-{etag}.pdf"

@@ -1,0 +1,134 @@
+"""The "thread" processing mode: one background thread per process applies stored events.
+
+The intake stores an event and hands its id over, so the request answers at once. The inbox,
+not the in-memory queue, is the record of what is left to do: when idle the thread sweeps
+events still pending after WEBHOOK_SWEEP_AFTER_S seconds (stored by a process that died
+before processing them, say) and applies them too. Applying twice is harmless: processing
+locks the event's row and skips a processed one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from datetime import timedelta
+
+from flask import Flask
+
+from portal.extensions import db
+from portal.models import WebhookEvent
+from portal.models.types import utcnow
+from portal.services.logs import reset_request_id, set_request_id
+
+EXTENSION_KEY = "event_processor"
+log = logging.getLogger(__name__)
+_start_lock = threading.Lock()
+
+
+class EventProcessor:
+    """A daemon thread applying the events handed to it, and sweeping forgotten ones."""
+
+    def __init__(self, app: Flask, process) -> None:
+        """Hold the app and the function applying one event (`process(event_id) -> status`)."""
+        self.app = app
+        self.process = process
+        self.pid = os.getpid()
+        self.event_ids: queue.Queue[tuple[int, str | None] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self.run, name="webhook-events", daemon=True)
+
+    def submit(self, event_id: int, request_id: str | None) -> None:
+        """Hand over a stored event, with the id of the request that received it."""
+        self.event_ids.put((event_id, request_id))
+
+    def alive(self) -> bool:
+        """Return True when this process's thread is running (a fork inherits none)."""
+        return self.pid == os.getpid() and self.thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the thread finish the events handed over so far, then end it."""
+        if self.alive():
+            self.event_ids.put(None)
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        """Apply handed-over events; sweep the inbox at start and whenever idle long enough."""
+        interval = float(self.app.config["WEBHOOK_SWEEP_INTERVAL_S"])
+        self.sweep()
+        last_sweep = time.monotonic()
+        while True:
+            wait = max(0.0, last_sweep + interval - time.monotonic())
+            try:
+                item = self.event_ids.get(timeout=wait)
+            except queue.Empty:
+                item = ()
+            if item is None:
+                return
+            if item:
+                self.apply(*item)
+            if time.monotonic() - last_sweep >= interval:
+                self.sweep()
+                last_sweep = time.monotonic()
+
+    def apply(self, event_id: int, request_id: str | None = None) -> None:
+        """Apply one event in an app context of its own; no failure stops the thread."""
+        token = set_request_id(request_id)
+        try:
+            with self.app.app_context():
+                try:
+                    self.process(event_id)
+                finally:
+                    db.session.remove()
+        except Exception:  # noqa: BLE001 - the event stays pending for the next sweep
+            log.exception("webhook event %s could not be processed", event_id)
+        finally:
+            reset_request_id(token)
+
+    def sweep(self) -> int:
+        """Apply the events left pending longer than WEBHOOK_SWEEP_AFTER_S; return how many."""
+        try:
+            with self.app.app_context():
+                try:
+                    event_ids = forgotten_events(float(self.app.config["WEBHOOK_SWEEP_AFTER_S"]))
+                finally:
+                    db.session.remove()
+        except Exception:  # noqa: BLE001 - the database may be back for the next sweep
+            log.exception("webhook event sweep failed")
+            return 0
+        for event_id in event_ids:
+            self.apply(event_id)
+        return len(event_ids)
+
+
+def forgotten_events(older_than_s: float) -> list[int]:
+    """Return the ids of events still pending that were received over `older_than_s` ago."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    return list(db.session.scalars(
+        db.select(WebhookEvent.id)
+        .where(WebhookEvent.status == "pending", WebhookEvent.received_at <= cutoff)
+        .order_by(WebhookEvent.stripe_created, WebhookEvent.id)))
+
+
+def event_processor(app: Flask, process) -> EventProcessor:
+    """Return this process's running processor for `app`, starting it on first use.
+
+    Started lazily, so a server that forks its workers after loading the app (gunicorn's
+    preload_app) gets one thread per worker rather than one dead copy.
+    """
+    processor = app.extensions.get(EXTENSION_KEY)
+    if processor is not None and processor.alive():
+        return processor
+    with _start_lock:
+        processor = app.extensions.get(EXTENSION_KEY)
+        if processor is None or not processor.alive():
+            processor = app.extensions[EXTENSION_KEY] = EventProcessor(app, process)
+            processor.thread.start()
+    return processor
+
+
+def stop_event_processor(app: Flask, timeout: float = 30.0) -> None:
+    """Stop `app`'s processor in this process, when one runs (tests, orderly shutdown)."""
+    processor = app.extensions.pop(EXTENSION_KEY, None)
+    if processor is not None:
+        processor.stop(timeout)

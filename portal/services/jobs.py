@@ -3,6 +3,7 @@ when Redis is set, or inline in the receiving request."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app
 from redis import Redis
@@ -35,9 +36,16 @@ def uses_rq(config) -> bool:
     return processing_mode(config) == "rq"
 
 
+@lru_cache(maxsize=8)
+def redis_connection(url: str) -> Redis:
+    """Return one client per Redis URL for this process: its pool keeps connections open
+    between enqueues (and redis-py starts a new pool in a forked child)."""
+    return Redis.from_url(url)
+
+
 def event_queue(config) -> Queue:
     """Return the RQ queue for Stripe events."""
-    return Queue(EVENT_QUEUE, connection=Redis.from_url(config["REDIS_URL"]))
+    return Queue(EVENT_QUEUE, connection=redis_connection(config["REDIS_URL"]))
 
 
 def enqueue_event(event_id: int) -> str:
@@ -60,7 +68,7 @@ def enqueue_event(event_id: int) -> str:
 
 def usage_queue(config) -> Queue:
     """Return the RQ queue for scheduled usage reports."""
-    return Queue(USAGE_QUEUE, connection=Redis.from_url(config["REDIS_URL"]))
+    return Queue(USAGE_QUEUE, connection=redis_connection(config["REDIS_URL"]))
 
 
 def schedule_usage_report(config, now: float) -> str | None:

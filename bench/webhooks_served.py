@@ -120,6 +120,16 @@ class Run:
             raise RuntimeError(f"webhook answered {status}: {data[:200]!r}")
         return seconds, json.loads(data)
 
+    def warm_up(self, first: int) -> None:
+        """Post one lifecycle untimed (as webhooks.py does in process) and wait until it is
+        applied, so the timed requests meet workers past their first requests."""
+        deliveries = self.make_traffic(first, 1)
+        self.proxy.delay = 0.0
+        for delivery in deliveries:
+            self.health()
+            self.post(delivery)
+        wait_processed(self.app, event_ids(deliveries))
+
     def intake_ratios(self, lifecycles: int, first: int) -> list[list[str]]:
         """Time new events and re-deliveries against GET /health, interleaved."""
         deliveries = self.make_traffic(first, lifecycles)
@@ -211,6 +221,8 @@ def main_served(args, make_traffic_for) -> int:
             run = None
             try:
                 run = Run(app, Path(tmp), database_url, redis_url, make_traffic)
+                run.warm_up(first)
+                first += 1
                 ratios = run.intake_ratios(args.lifecycles, first)
                 first += args.lifecycles
                 burst = run.burst(args.burst_lifecycles, first, args.burst_latency_ms)

@@ -130,6 +130,9 @@ def default_settings(instance_path: str) -> dict:
         # Thread mode (WEBHOOK_PROCESSING): how often an idle processor looks for events left
         # pending (by a process that died before processing them), and how old they must be.
         "WEBHOOK_SWEEP_INTERVAL_S": 30,
+        # Thread mode: threads per process applying events (one waiting on Stripe holds up
+        # only itself).
+        "WEBHOOK_THREADS": 2,
         "WEBHOOK_SWEEP_AFTER_S": 60,
         # Seconds between scheduled usage reports to Stripe meters (RQ, with REDIS_URL).
         "USAGE_REPORT_INTERVAL": 300,

@@ -28,7 +28,11 @@ _start_lock = threading.Lock()
 
 
 class EventProcessor:
-    """A daemon thread applying the events handed to it, and sweeping forgotten ones."""
+    """Daemon threads applying the events handed to them; the first also sweeps forgotten ones.
+
+    WEBHOOK_THREADS threads (2 by default) share the queue, so one waiting on Stripe does not
+    hold up the others; events about one object are serialised by the locks processing takes.
+    """
 
     def __init__(self, app: Flask, process) -> None:
         """Hold the app and the function applying one event (`process(event_id) -> status`)."""
@@ -36,29 +40,41 @@ class EventProcessor:
         self.process = process
         self.pid = os.getpid()
         self.event_ids: queue.Queue[tuple[int, str | None] | None] = queue.Queue()
-        self.thread = threading.Thread(target=self.run, name="webhook-events", daemon=True)
+        count = max(1, int(app.config.get("WEBHOOK_THREADS") or 1))
+        self.threads = [threading.Thread(target=self.run, args=(number == 0,),
+                                         name=f"webhook-events-{number}", daemon=True)
+                        for number in range(count)]
+
+    def start(self) -> None:
+        """Start every thread."""
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, event_id: int, request_id: str | None) -> None:
         """Hand over a stored event, with the id of the request that received it."""
         self.event_ids.put((event_id, request_id))
 
     def alive(self) -> bool:
-        """Return True when this process's thread is running (a fork inherits none)."""
-        return self.pid == os.getpid() and self.thread.is_alive()
+        """Return True when this process's threads are running (a fork inherits none)."""
+        return self.pid == os.getpid() and all(thread.is_alive() for thread in self.threads)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Let the thread finish the events handed over so far, then end it."""
+        """Let the threads finish the events handed over so far, then end them."""
         if self.alive():
-            self.event_ids.put(None)
-            self.thread.join(timeout)
+            for _thread in self.threads:
+                self.event_ids.put(None)
+            for thread in self.threads:
+                thread.join(timeout)
 
-    def run(self) -> None:
-        """Apply handed-over events; sweep the inbox at start and whenever idle long enough."""
+    def run(self, sweeps: bool = True) -> None:
+        """Apply handed-over events; the sweeping thread also sweeps the inbox at start and
+        whenever idle long enough."""
         interval = float(self.app.config["WEBHOOK_SWEEP_INTERVAL_S"])
-        self.sweep()
+        if sweeps:
+            self.sweep()
         last_sweep = time.monotonic()
         while True:
-            wait = max(0.0, last_sweep + interval - time.monotonic())
+            wait = max(0.0, last_sweep + interval - time.monotonic()) if sweeps else None
             try:
                 item = self.event_ids.get(timeout=wait)
             except queue.Empty:
@@ -67,7 +83,7 @@ class EventProcessor:
                 return
             if item:
                 self.apply(*item)
-            if time.monotonic() - last_sweep >= interval:
+            if sweeps and time.monotonic() - last_sweep >= interval:
                 self.sweep()
                 last_sweep = time.monotonic()
 
@@ -123,7 +139,7 @@ def event_processor(app: Flask, process) -> EventProcessor:
         processor = app.extensions.get(EXTENSION_KEY)
         if processor is None or not processor.alive():
             processor = app.extensions[EXTENSION_KEY] = EventProcessor(app, process)
-            processor.thread.start()
+            processor.start()
     return processor
 
 

@@ -3,7 +3,8 @@
 The worker is RQ's SimpleWorker: every job runs in the worker process itself (no fork per
 job), so the app, its connection pool and its imports are built once and serve every job.
 A job still ends within RQ's job timeout (SIGALRM in the worker's main thread), and each
-job leaves the database session removed, so one that raised cannot taint the next.
+runs in an app context of its own, whose end removes the database session (Flask-SQLAlchemy),
+so one that raised cannot taint the next.
 """
 from __future__ import annotations
 
@@ -44,10 +45,7 @@ def run_event(event_id: int) -> str:
     token = set_request_id((job.meta or {}).get("request_id") if job is not None else None)
     try:
         with worker_app().app_context():
-            try:
-                return process_measured(event_id)
-            finally:
-                db.session.remove()
+            return process_measured(event_id)
     finally:
         reset_request_id(token)
 
@@ -55,22 +53,16 @@ def run_event(event_id: int) -> str:
 def run_mail(ids: list[int]) -> int:
     """Send queued mail rows inside an RQ worker."""
     with worker_app().app_context():
-        try:
-            return deliver_queued_mail(ids)
-        finally:
-            db.session.remove()
+        return deliver_queued_mail(ids)
 
 
 def run_usage_report() -> str:
     """Report usage to Stripe inside an RQ worker, after scheduling the next report."""
     app = worker_app()
     with app.app_context():
-        try:
-            schedule_usage_report(app.config, time.time())
-            run = report_usage()
-            return f"sent {run.sent}, corrections {run.corrections}, failed {run.failed}"
-        finally:
-            db.session.remove()
+        schedule_usage_report(app.config, time.time())
+        run = report_usage()
+        return f"sent {run.sent}, corrections {run.corrections}, failed {run.failed}"
 
 
 def close_worker_apps() -> None:

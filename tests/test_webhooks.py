@@ -233,40 +233,6 @@ def test_events_are_processed_by_rq_workers_when_redis_is_set(app, client, make_
     queue.connection.close()
 
 
-def test_a_worker_job_that_raises_leaves_no_session_for_the_next(app, monkeypatch,
-                                                                  database_url):
-    from portal import worker
-
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    failed = []
-
-    def half_done_then_raise(event_id: int) -> str:
-        """Leave an unflushed row and an open transaction behind, then fail."""
-        db.session.add(WebhookEvent(stripe_event_id="evt_half", type="x", stripe_created=1,
-                                    payload="{}"))
-        db.session.execute(db.select(WebhookEvent.id)).all()
-        failed.append(db.session())
-        raise RuntimeError("the job broke")
-
-    def next_job(event_id: int) -> str:
-        """Report what the next job's session holds, and the connections out after a query."""
-        session = db.session()
-        session.execute(db.select(WebhookEvent.id)).all()
-        return f"{session is failed[0]} {len(session.new)} {db.engine.pool.checkedout()}"
-
-    try:
-        monkeypatch.setattr(worker, "process_measured", half_done_then_raise)
-        with pytest.raises(RuntimeError, match="the job broke"):
-            worker.run_event(1)
-        assert not failed[0].in_transaction() and not failed[0].new
-        monkeypatch.setattr(worker, "process_measured", next_job)
-        # A new session with nothing of the failed job's, whose connection was returned.
-        assert worker.run_event(2) == "False 0 1"
-    finally:
-        worker.close_worker_apps()
-    assert stored_events() == 0
-
-
 @pytest.mark.parametrize("body", [b"{}", b"[]", b'{"id": "evt_x"}', b'"text"'])
 def test_signed_json_that_is_not_an_event_is_a_400(client, app, body):
     response = post_event(client, app, body)

@@ -15,13 +15,14 @@ and when Stripe was asked for it, if known):
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
 from portal.extensions import db
 from portal.models import MirrorFetch
+from portal.models.types import utcnow
 
 # Set while a webhook handler writes the state it settled on; such a write leaves no mark.
 _settled: ContextVar[bool] = ContextVar("mirror_settled_write", default=False)
@@ -52,6 +53,15 @@ def note_fetch(stripe_id: str, version: int, asked_at: datetime | None) -> None:
     if version >= mark.version:
         mark.version = version
         mark.asked_at = asked_at
+
+
+def fetch_marked(stripe_id: str, version: int, fetch: Callable[[str], object]) -> object:
+    """Ask Stripe for its copy of an object through `fetch`, marking the row it will be
+    written to at `version` with the moment it was asked for."""
+    asked_at = utcnow()
+    fresh = fetch(stripe_id)
+    note_fetch(stripe_id, version, asked_at)
+    return fresh
 
 
 def note_write(stripe_id: str, version: int) -> None:

@@ -21,7 +21,6 @@ from portal.models import (
     TaxId,
     WebhookEvent,
 )
-from portal.models.types import utcnow
 from portal.services import credit_packs, credits, fetch_marks, invoice_mirror, mrr, notices, sync
 from portal.services.event_order import Sighting, newest_known, sighting_of
 from portal.services.payment_methods import adopt_checkout_card
@@ -149,14 +148,11 @@ def settle(model, data: dict, created: int, fetch: Callable[[str], object]
     if newest.obj is not None and (stored is None or newest.created > stored
                                    or fetch_marks.from_events(mark, stored)):
         return newest.obj, newest.created
-    asked_at = utcnow()
-    fresh = fetch(data["id"])
     # Stripe's copy is at least as new as every event received, so it takes the newest of
     # their times. Not the response's date: on a test clock, event times follow the clock,
     # not the wall clock, and a wall-clock stamp would make the clock's later events look old.
     version = max(newest.created, stored or 0)
-    fetch_marks.note_fetch(data["id"], version, asked_at)
-    return as_dict(fresh), version
+    return as_dict(fetch_marks.fetch_marked(data["id"], version, fetch)), version
 
 
 def _mirror(apply: Callable, model, data: dict, created: int,
@@ -195,9 +191,8 @@ def on_subscription(data: dict, created: int) -> None:
 
     def apply(state: dict, version: int) -> Subscription:
         if mrr.needs_discount_terms(state):
-            asked_at = utcnow()
-            state = as_dict(_subscription_with_coupons(state["id"]))
-            fetch_marks.note_fetch(state["id"], version, asked_at)
+            state = as_dict(fetch_marks.fetch_marked(state["id"], version,
+                                                     _subscription_with_coupons))
         # A re-fetched copy is dated by Stripe's response; the change happened at the event.
         return sync.subscription(state, version, at=created)
 
